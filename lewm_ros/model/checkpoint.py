@@ -1,0 +1,108 @@
+"""Model directory I/O in the reference format: ``config.json`` + ``weights.pt`` (plain state
+dict) or ``weights.safetensors``, plus our ``lewm_meta.json`` (see metadata.py).
+
+Loading never unpickles code (``torch.load(weights_only=True)`` / safetensors) and matches keys
+strictly. Encoder keys written by transformers 5.x are renamed to the 4.x layout first.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from lewm_ros.model.config import LeWMConfig
+from lewm_ros.model.lewm import LeWM
+from lewm_ros.model.metadata import ModelMetadata
+
+CONFIG_FILE = 'config.json'
+WEIGHT_FILES = ('weights.pt', 'weights.safetensors')
+
+# transformers 5.x ViT parameter names -> 4.x names (the layout of lewm_ros.model.vit).
+_HF5_TO_HF4 = [
+    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.q_proj\.'), r'encoder.encoder.layer.\1.attention.attention.query.'),
+    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.k_proj\.'), r'encoder.encoder.layer.\1.attention.attention.key.'),
+    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.v_proj\.'), r'encoder.encoder.layer.\1.attention.attention.value.'),
+    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.o_proj\.'), r'encoder.encoder.layer.\1.attention.output.dense.'),
+]
+
+
+class CheckpointError(ValueError):
+    """A model directory that cannot be loaded; the message names the file and the reason."""
+
+
+def read_config(directory: str | Path) -> LeWMConfig:
+    path = Path(directory) / CONFIG_FILE
+    try:
+        return LeWMConfig.from_reference_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f'cannot read model config {path}: {exc}') from exc
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file, without executing code."""
+    path = Path(path)
+    try:
+        if path.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- any parse failure is a corrupt model file
+        raise CheckpointError(f'cannot read model weights {path}: {type(exc).__name__}: {exc}') from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f'model weights {path} are not a plain state dict of tensors')
+    return state
+
+
+def to_reference_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename transformers-5.x encoder keys to the 4.x layout; other keys pass unchanged."""
+    renamed = {}
+    for key, value in state.items():
+        for pattern, replacement in _HF5_TO_HF4:
+            key = pattern.sub(replacement, key)
+        renamed[key] = value
+    return renamed
+
+
+def find_weights(directory: str | Path) -> Path:
+    directory = Path(directory)
+    for name in WEIGHT_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    raise CheckpointError(f'model directory {directory} has none of {list(WEIGHT_FILES)}')
+
+
+def load_model(directory: str | Path, device: str | torch.device = 'cpu') -> LeWM:
+    """Build the model from ``config.json`` and load its weights strictly; eval mode."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f'model directory {directory} does not exist')
+    config = read_config(directory)
+    weights = find_weights(directory)
+    model = LeWM(config)
+    try:
+        model.load_state_dict(to_reference_keys(read_state_dict(weights)), strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f'weights {weights} do not match {directory / CONFIG_FILE}: {exc}') from exc
+    return model.to(device).eval()
+
+
+def load_model_dir(directory: str | Path, device: str | torch.device = 'cpu') -> tuple[LeWM, ModelMetadata]:
+    """Model + its inference metadata (``lewm_meta.json`` is required for planning)."""
+    return load_model(directory, device), ModelMetadata.load(directory)
+
+
+def save_model_dir(model: LeWM, directory: str | Path, metadata: ModelMetadata | None = None) -> Path:
+    """Write ``config.json`` + ``weights.pt`` (+ ``lewm_meta.json``) atomically per file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = directory / 'weights.pt.tmp'
+    torch.save(state, tmp)
+    tmp.replace(directory / 'weights.pt')
+    (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_reference_dict(), indent=2) + '\n')
+    if metadata is not None:
+        metadata.save(directory)
+    return directory
