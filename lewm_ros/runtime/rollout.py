@@ -1,0 +1,265 @@
+"""Planning cost of candidate action sequences: autoregressive predictor rollout in latent space.
+
+Two modules with one signature, ``forward(candidates, history_latents, history_blocks, goal) -> costs``:
+
+* :class:`NaiveRolloutCost` is the reference rollout: at every step the whole window of the
+  last ``min(history, frames)`` latents is run through the predictor and only the last output
+  token is kept. It is the ground truth for tests and the benchmark baseline.
+* :class:`RolloutCost` computes the same numbers (fp32, same math, different batching) without
+  computing anything twice:
+
+  - real history frames conditioned on an *executed* action block are the same for every
+    candidate; under causal attention their keys/values depend only on earlier real frames, so
+    they are computed once at batch 1 (per window start) and broadcast;
+  - while the window still grows (fewer frames than ``history``) the positions of earlier tokens
+    do not change, so their keys/values are reused (a KV cache that is exact); once the window
+    slides, every position changes and the candidate tokens are recomputed (positions are
+    absolute within the window, so a KV cache across a slide would be wrong);
+  - in the last block only the last token needs the attention output, the MLP, the final
+    LayerNorm and ``pred_proj``; the other tokens only need their keys/values (and no queries);
+  - the AdaLN modulation of an action embedding does not depend on position: it is computed
+    once per (block, action) and call, not once per window slot; the action encoder runs once
+    per candidate block.
+
+Both are plain tensor code: for fixed (N, H, k) the graph is static (the python loops run over
+shapes only), with no host round trips and no in-place writes to inputs, so they export with
+``torch.onnx.export``. Both put the wrapped model in eval mode (inference semantics: no dropout,
+BatchNorm running statistics).
+
+Cost terms (Nav2-style critics, in latent space), each weighted and switchable
+(:class:`LatentCostConfig`): the default is the paper's terminal cost only,
+``sum_D (z_pred_H - z_goal)^2``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lewm_ros.model.lewm import LeWM
+from lewm_ros.model.predictor import ConditionalBlock, modulate
+
+
+@dataclass(frozen=True)
+class LatentCostConfig:
+    """Weighted cost terms; a zero weight switches the term off (it is then not computed).
+
+    terminal_weight: weight of ``sum_D (z_H - z_goal)^2`` for the last predicted latent (paper: 1).
+    stage_weight: weight of ``sum_{t<H} sum_D (z_t - z_goal)^2`` over the intermediate predicted
+        latents (a running goal-distance critic; 0 = paper).
+    action_weight: weight of ``sum_{t,j} a_{t,j}^2`` over the candidate's z-scored blocks
+        (effort critic; 0 = paper).
+    smoothness_weight: weight of ``sum_t sum_j (a_{t,j} - a_{t-1,j})^2`` between consecutive
+        candidate blocks (smoothness critic; 0 = paper).
+    """
+    terminal_weight: float = 1.0
+    stage_weight: float = 0.0
+    action_weight: float = 0.0
+    smoothness_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ('terminal_weight', 'stage_weight', 'action_weight', 'smoothness_weight'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0.0 and value == value):
+                raise ValueError(f'cost.{name} must be a number >= 0, got {value!r}')
+        if self.terminal_weight == 0 and self.stage_weight == 0:
+            raise ValueError('cost.terminal_weight and cost.stage_weight are both 0: the cost would ignore the goal')
+
+
+def check_rollout_inputs(candidates: torch.Tensor, history_latents: torch.Tensor,
+                         history_blocks: torch.Tensor, goal: torch.Tensor, latent_dim: int,
+                         block_dim: int) -> None:
+    """Shape checks shared by every backend; raises ValueError naming the tensor and shapes."""
+    if candidates.ndim != 3 or candidates.shape[-1] != block_dim or candidates.shape[0] < 1 \
+            or candidates.shape[1] < 1:
+        raise ValueError(f'candidates must be (N, H, {block_dim}) with N, H >= 1, got {tuple(candidates.shape)}')
+    if history_latents.ndim != 2 or history_latents.shape[-1] != latent_dim or history_latents.shape[0] < 1:
+        raise ValueError(f'history_latents must be (k, {latent_dim}) with k >= 1, '
+                         f'got {tuple(history_latents.shape)}')
+    k = history_latents.shape[0]
+    if tuple(history_blocks.shape) != (k - 1, block_dim):
+        raise ValueError(f'history_blocks must be (k-1, block_dim) = {(k - 1, block_dim)}, '
+                         f'got {tuple(history_blocks.shape)}')
+    if tuple(goal.shape) != (latent_dim,):
+        raise ValueError(f'goal must be ({latent_dim},), got {tuple(goal.shape)}')
+
+
+def _action_terms(candidates: torch.Tensor, cost: LatentCostConfig) -> torch.Tensor | None:
+    """Latent-free critics of candidates (N, H, block) [z-scored] -> (N,) or None if all off."""
+    total = None
+    if cost.action_weight > 0:
+        total = cost.action_weight * candidates.square().sum(dim=(1, 2))
+    if cost.smoothness_weight > 0 and candidates.shape[1] > 1:
+        term = cost.smoothness_weight * (candidates[:, 1:] - candidates[:, :-1]).square().sum(dim=(1, 2))
+        total = term if total is None else total + term
+    return total
+
+
+def _goal_distance(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """z (N, D), goal (D,) -> squared L2 distance (N,)."""
+    return (z - goal).square().sum(dim=-1)
+
+
+class _CostBase(nn.Module):
+    def __init__(self, model: LeWM, cost: LatentCostConfig | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.cost = cost or LatentCostConfig()
+        self.history = model.history
+        self.latent_dim = model.config.latent_dim
+        self.block_dim = model.config.action_encoder.input_dim
+        self.eval()
+
+    def _total(self, preds: list[torch.Tensor], candidates: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """preds: H latents (N, D) in rollout order -> weighted cost (N,)."""
+        cost = self.cost
+        total = None
+        if cost.terminal_weight > 0:
+            total = cost.terminal_weight * _goal_distance(preds[-1], goal)
+        if cost.stage_weight > 0 and len(preds) > 1:
+            stage = cost.stage_weight * torch.stack([_goal_distance(z, goal) for z in preds[:-1]]).sum(0)
+            total = stage if total is None else total + stage
+        extra = _action_terms(candidates, cost)
+        if extra is not None:
+            total = extra if total is None else total + extra
+        if total is None:  # stage-only cost with H == 1: the last latent is the only one
+            total = cost.stage_weight * _goal_distance(preds[-1], goal)
+        return total
+
+
+class NaiveRolloutCost(_CostBase):
+    """Reference rollout: recompute the whole window at every step, keep the last token.
+
+    forward(candidates (N, H, block) [z-scored], history_latents (k, D), history_blocks
+    (k-1, block) [z-scored], goal (D,)) -> costs (N,).
+    """
+
+    def forward(self, candidates: torch.Tensor, history_latents: torch.Tensor, history_blocks: torch.Tensor,
+                goal: torch.Tensor) -> torch.Tensor:
+        check_rollout_inputs(candidates, history_latents, history_blocks, goal, self.latent_dim, self.block_dim)
+        n, horizon, _ = candidates.shape
+        k = history_latents.shape[0]
+        emb = history_latents.unsqueeze(0).expand(n, -1, -1)                              # (N, k, D)
+        blocks = torch.cat([history_blocks.unsqueeze(0).expand(n, -1, -1), candidates[:, :1]], dim=1)  # (N, k, blk)
+        preds = []
+        for step in range(horizon):
+            window = min(self.history, k + step)
+            act_emb = self.model.encode_actions(blocks[:, -window:])
+            z_next = self.model.predict(emb[:, -window:], act_emb)[:, -1]                # (N, D)
+            preds.append(z_next)
+            emb = torch.cat([emb, z_next.unsqueeze(1)], dim=1)
+            if step + 1 < horizon:
+                blocks = torch.cat([blocks, candidates[:, step + 1:step + 2]], dim=1)
+        return self._total(preds, candidates, goal)
+
+
+def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
+                  past: tuple[torch.Tensor, torch.Tensor] | None, out_tokens: int
+                  ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """One AdaLN-zero block on new tokens that follow cached ones.
+
+    x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their AdaLN modulation; past: keys/values of
+    the earlier tokens of the window (B|1, h, P, d) or None; out_tokens: how many trailing new
+    tokens need the block output (0 = keys/values only).
+    Returns (output (B, out_tokens, C) or None, keys (B, h, P+T, d), values (B, h, P+T, d)).
+    """
+    attn = block.attn
+    shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
+    h = attn.norm(modulate(block.norm1(x), shift_a, scale_a))                         # (B, T, C)
+    weight = attn.to_qkv.weight                                                      # (3*inner, C)
+    inner = weight.shape[0] // 3
+    b, t = h.shape[0], h.shape[1]
+    kv = F.linear(h, weight[inner:]).view(b, t, 2, attn.heads, -1).permute(2, 0, 3, 1, 4)  # (2, B, h, T, d)
+    keys, values = kv[0], kv[1]
+    if past is not None:
+        batch = max(b, past[0].shape[0])
+        keys = torch.cat([past[0].expand(batch, -1, -1, -1), keys.expand(batch, -1, -1, -1)], dim=2)
+        values = torch.cat([past[1].expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)], dim=2)
+    if out_tokens == 0:
+        return None, keys, values
+    total = keys.shape[2]
+    q = F.linear(h[:, t - out_tokens:], weight[:inner]).view(b, out_tokens, attn.heads, -1).transpose(1, 2)
+    mask = None
+    if out_tokens > 1:  # query i sits at key index total - out_tokens + i (causal)
+        mask = torch.ones(out_tokens, total, dtype=torch.bool, device=x.device).tril(total - out_tokens)
+    if q.shape[0] != keys.shape[0]:
+        q = q.expand(keys.shape[0], -1, -1, -1)
+    y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)               # (B, h, out, d)
+    y = attn.to_out(y.transpose(1, 2).reshape(y.shape[0], out_tokens, -1))          # (B, out, C)
+    sl = slice(t - out_tokens, t)
+    x = x[:, sl] + gate_a[:, sl] * y
+    return x + gate_m[:, sl] * block.mlp(modulate(block.norm2(x), shift_m[:, sl], scale_m[:, sl])), keys, values
+
+
+class RolloutCost(_CostBase):
+    """Exact, efficient rollout cost (same results as :class:`NaiveRolloutCost`, fp32 <= 1e-4 rel).
+
+    forward(candidates (N, H, block) [z-scored], history_latents (k, D) oldest first (the last
+    one is the current frame), history_blocks (k-1, block) [z-scored, executed between
+    consecutive history frames], goal (D,)) -> costs (N,).
+    """
+
+    def forward(self, candidates: torch.Tensor, history_latents: torch.Tensor, history_blocks: torch.Tensor,
+                goal: torch.Tensor) -> torch.Tensor:
+        check_rollout_inputs(candidates, history_latents, history_blocks, goal, self.latent_dim, self.block_dim)
+        model, hist = self.model, self.history
+        tr = model.predictor.transformer
+        layers = list(tr.layers)
+        pos = model.predictor.pos_embedding[0]                                        # (history, D)
+        n, horizon, _ = candidates.shape
+        k = history_latents.shape[0]
+
+        # AdaLN modulation once per distinct (block, action): candidates (N, H, 6C), executed (k-1, 6C).
+        cond_cand = F.silu(tr.cond_proj(model.encode_actions(candidates)))            # (N, H, C)
+        mod_cand = [blk.adaLN_modulation[1](cond_cand) for blk in layers]
+        mod_exec = None
+        if k > 1:
+            cond_exec = F.silu(tr.cond_proj(model.encode_actions(history_blocks.unsqueeze(0))[0]))  # (k-1, C)
+            mod_exec = [blk.adaLN_modulation[1](cond_exec) for blk in layers]
+
+        preds: list[torch.Tensor] = []
+        cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        prev_start = -1
+        for step in range(horizon):
+            frames = k + step                          # frames known before this step
+            start = max(0, frames - hist)              # window = frames start .. frames-1
+            if start == prev_start:                    # window grew by one: earlier tokens unchanged
+                first_new, past = frames - 1, cache
+            else:                                      # window slid (or first step): recompute
+                first_new = max(start, k - 1)
+                past = self._shared_prefix(history_latents, mod_exec, start, k, pos, layers)
+            prev_start = start
+            # New candidate tokens: frames first_new .. frames-1, candidate blocks j0 .. step.
+            latents = [history_latents[f].expand(n, -1) if f < k else preds[f - k] for f in range(first_new, frames)]
+            x = tr.input_proj(torch.stack(latents, dim=1) + pos[first_new - start:frames - start])  # (N, T, C)
+            j0 = first_new - (k - 1)
+            cache = []
+            for i, blk in enumerate(layers):
+                last = i == len(layers) - 1
+                out, keys, values = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1],
+                                                  None if past is None else past[i], 1 if last else x.shape[1])
+                cache.append((keys, values))
+                x = out
+            z = model.pred_proj(tr.output_proj(tr.norm(x[:, -1])))                      # (N, D)
+            preds.append(z)
+        return self._total(preds, candidates, goal)
+
+    def _shared_prefix(self, history_latents: torch.Tensor, mod_exec: list[torch.Tensor] | None, start: int,
+                       k: int, pos: torch.Tensor, layers: list[ConditionalBlock]
+                       ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Keys/values (1, h, P, d) per block of the real frames start .. k-2 (conditioned on
+        executed blocks) at window positions 0 .. P-1, computed once at batch 1; None when the
+        window holds none of them."""
+        count = k - 1 - start
+        if count <= 0 or mod_exec is None:
+            return None
+        x = self.model.predictor.transformer.input_proj(history_latents[start:k - 1] + pos[:count]).unsqueeze(0)
+        kv = []
+        for i, blk in enumerate(layers):
+            last = i == len(layers) - 1
+            x, keys, values = _block_tokens(blk, x, mod_exec[i][start:k - 1].unsqueeze(0), None,
+                                            0 if last else count)
+            kv.append((keys, values))
+        return kv
