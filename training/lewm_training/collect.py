@@ -1,0 +1,353 @@
+"""Collect episodes from a MuJoCo task into a crash-safe, resumable HDF5 dataset.
+
+    lewm-train collect --task tworoom --episodes 2000 --steps 100 --image-size 64 \\
+        --out data/tworoom --workers 2 --seed 0 --policy mix --heuristic-frac 0.5
+
+Episode ``i`` is a pure function of ``(seed, i)`` and the collection settings:
+its start state and policy draws come from ``numpy.random.SeedSequence([seed, i])``.
+Interrupting (Ctrl-C, ``kill -9``) and re-running the same command resumes and
+yields the same dataset as one uninterrupted run.
+
+Dataset format (``format_version`` 1): a directory
+
+* ``manifest.json``: the collection settings (``format_version``, ``task``,
+  ``task_kwargs``, ``image_size``, ``dt`` [s], ``action_low``/``action_high``,
+  ``action_dim``, ``state_dim``, ``seed``, ``episodes``, ``steps``,
+  ``episodes_per_shard``, ``policy`` {kind, heuristic_frac, hold_prob,
+  smoothing, noise}); written atomically before any shard.
+* ``shard_NNNNNN.h5``: episodes ``[N * episodes_per_shard, (N + 1) *
+  episodes_per_shard)`` (the last shard may hold fewer). A shard is written
+  under a hidden temporary name and atomically renamed when complete, so every
+  ``shard_*.h5`` present is complete and readable, and a crash loses at most
+  the shards in progress. Datasets in a shard (frames of all its episodes
+  concatenated, each episode ``steps + 1`` frames):
+
+  - ``pixels``  (N, S, S, 3) uint8 RGB, chunks (1, S, S, 3), gzip level 4;
+  - ``actions`` (N, A) float32 raw units: ``actions[t]`` is the action applied
+    after observing ``pixels[t]``; the last frame of each episode has none
+    (its row is NaN);
+  - ``state``   (N, state_dim) float32 physical state at ``pixels[t]``;
+  - ``episode_starts`` (E + 1,) int64 frame offsets of the episodes;
+  - ``episode_ids`` (E,) int64 global episode indices;
+  - ``episode_policy`` (E,) uint8: 0 random walk, 1 heuristic.
+
+  Shard attributes: ``manifest`` (the JSON text) and, for tools that read one
+  file alone, ``format_version``, ``task``, ``image_size``, ``dt``,
+  ``action_low``, ``action_high``, ``seed``, ``policy``, ``heuristic_frac``.
+
+Read it with :func:`lewm_training.dataset.open_dataset`.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from lewm_training.policies import POLICY_KINDS, PolicyConfig, make_policy
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = 'manifest.json'
+SHARD_GLOB = 'shard_*.h5'
+POLICY_CODES = {'random': 0, 'heuristic': 1}
+
+log = logging.getLogger(__name__)
+
+
+def shard_name(index: int) -> str:
+    return f'shard_{index:06d}.h5'
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What to collect (everything that determines the data).
+
+    task: registered task name; task_kwargs: extra constructor arguments.
+    episodes: number of episodes (>= 1); steps: env steps per episode (>= 1),
+        giving steps + 1 frames.
+    image_size: S in pixels, 8..1024.
+    seed: base seed; episode i uses SeedSequence([seed, i]).
+    episodes_per_shard: episodes per shard file (>= 1); the unit of resumption.
+    policy: see :class:`~lewm_training.policies.PolicyConfig`.
+    """
+
+    task: str = 'tworoom'
+    episodes: int = 2000
+    steps: int = 100
+    image_size: int = 64
+    seed: int = 0
+    episodes_per_shard: int = 20
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    task_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, low in (('episodes', 1), ('steps', 1), ('episodes_per_shard', 1), ('seed', 0)):
+            value = getattr(self, name)
+            if int(value) != value or value < low:
+                raise ValueError(f'{name}={value} is out of range; allowed: integer >= {low}')
+        if not 8 <= self.image_size <= 1024:
+            raise ValueError(f'image_size={self.image_size} is out of range; allowed: 8..1024')
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.episodes // self.episodes_per_shard)
+
+    def shard_episodes(self, shard: int) -> range:
+        start = shard * self.episodes_per_shard
+        return range(start, min(start + self.episodes_per_shard, self.episodes))
+
+
+def build_manifest(config: CollectConfig) -> dict:
+    """The manifest of ``config`` (needs one task instance for dt/action bounds)."""
+    from lewm_training.tasks import make_task
+    task = make_task(config.task, image_size=config.image_size, **config.task_kwargs)
+    return {
+        'format_version': FORMAT_VERSION,
+        'task': config.task,
+        'task_kwargs': dict(config.task_kwargs),
+        'image_size': config.image_size,
+        'dt': task.dt,
+        'action_low': task.action_low.tolist(),
+        'action_high': task.action_high.tolist(),
+        'action_dim': task.action_dim,
+        'state_dim': task.state_dim,
+        'seed': config.seed,
+        'episodes': config.episodes,
+        'steps': config.steps,
+        'episodes_per_shard': config.episodes_per_shard,
+        'policy': asdict(config.policy),
+    }
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prepare_output(out: Path, manifest: dict) -> list[int]:
+    """Create/validate ``out``; return the shard indices still to collect.
+
+    Raises ValueError when ``out`` holds a dataset collected with other settings.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.exists():
+        existing = json.loads(manifest_path.read_text())
+        for key in sorted(set(existing) | set(manifest)):
+            if existing.get(key) != manifest.get(key):
+                raise ValueError(
+                    f'{out} was collected with {key}={existing.get(key)!r}, this run has '
+                    f'{key}={manifest.get(key)!r}; use another --out or the original settings')
+    else:
+        _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+    for stale in out.glob('.*.tmp'):
+        log.info('removing incomplete file %s', stale)
+        stale.unlink(missing_ok=True)
+    num_shards = -(-manifest['episodes'] // manifest['episodes_per_shard'])
+    return [k for k in range(num_shards) if not (out / shard_name(k)).exists()]
+
+
+def run_episode(task, config: CollectConfig, episode: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Roll out episode ``episode``: (pixels (T+1,S,S,3) uint8, actions (T+1,A) f32 with NaN
+    last row, state (T+1,state_dim) f32, policy kind)."""
+    env_seq, policy_seq = np.random.SeedSequence([config.seed, episode]).spawn(2)
+    obs, _ = task.reset(seed=int(env_seq.generate_state(1)[0]))
+    kind, policy = make_policy(config.policy, task, np.random.default_rng(policy_seq))
+    n = config.steps + 1
+    pixels = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
+    actions = np.full((n, task.action_dim), np.nan, np.float32)
+    state = np.empty((n, task.state_dim), np.float32)
+    pixels[0], state[0] = obs.pixels, obs.state
+    for t in range(config.steps):
+        action = np.clip(policy(task), task.action_low, task.action_high)
+        actions[t] = action
+        obs, *_ = task.step(action)
+        pixels[t + 1], state[t + 1] = obs.pixels, obs.state
+    return pixels, actions, state, kind
+
+
+def write_shard(out: Path, shard: int, config: CollectConfig, manifest: dict,
+                progress: Callable[[int], None] | None = None) -> int:
+    """Collect shard ``shard`` into ``out`` (temp file, then atomic rename); returns its episode count."""
+    task = _task_cache(config)
+    episodes = config.shard_episodes(shard)
+    final = out / shard_name(shard)
+    tmp = out / f'.{final.name}.{os.getpid()}.tmp'
+    try:
+        _write_shard_file(tmp, task, config, manifest, episodes, progress)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with open(tmp, 'rb') as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(out)
+    return len(episodes)
+
+
+def _write_shard_file(tmp: Path, task, config: CollectConfig, manifest: dict, episodes: range,
+                      progress: Callable[[int], None] | None) -> None:
+    frames_per_episode = config.steps + 1
+    n = len(episodes) * frames_per_episode
+    s = config.image_size
+    with h5py.File(tmp, 'w', track_order=True) as f:
+        pixels = f.create_dataset('pixels', (n, s, s, 3), np.uint8, chunks=(1, s, s, 3),
+                                  compression='gzip', compression_opts=4)
+        actions = f.create_dataset('actions', (n, task.action_dim), np.float32)
+        state = f.create_dataset('state', (n, task.state_dim), np.float32)
+        policies = np.empty(len(episodes), np.uint8)
+        for j, episode in enumerate(episodes):
+            ep_pixels, ep_actions, ep_state, kind = run_episode(task, config, episode)
+            sl = slice(j * frames_per_episode, (j + 1) * frames_per_episode)
+            pixels[sl], actions[sl], state[sl] = ep_pixels, ep_actions, ep_state
+            policies[j] = POLICY_CODES[kind]
+            if progress is not None:
+                progress(1)
+        f['episode_starts'] = np.arange(len(episodes) + 1, dtype=np.int64) * frames_per_episode
+        f['episode_ids'] = np.asarray(episodes, dtype=np.int64)
+        f['episode_policy'] = policies
+        f.attrs['manifest'] = json.dumps(manifest)
+        for key in ('format_version', 'task', 'image_size', 'dt', 'seed'):
+            f.attrs[key] = manifest[key]
+        f.attrs['action_low'] = np.asarray(manifest['action_low'])
+        f.attrs['action_high'] = np.asarray(manifest['action_high'])
+        f.attrs['policy'] = config.policy.kind
+        f.attrs['heuristic_frac'] = config.policy.heuristic_frac
+
+
+_TASKS: dict = {}
+
+
+def _task_cache(config: CollectConfig):
+    """One task (and renderer) per process and task configuration."""
+    from lewm_training.tasks import make_task
+    key = (config.task, config.image_size, json.dumps(config.task_kwargs, sort_keys=True))
+    if key not in _TASKS:
+        _TASKS[key] = make_task(config.task, image_size=config.image_size, **config.task_kwargs)
+    return _TASKS[key]
+
+
+# ----- worker processes -----------------------------------------------------
+_PROGRESS: mp.Queue | None = None
+
+
+def _init_worker(progress_queue: mp.Queue, parent_pid: int) -> None:
+    """Ignore Ctrl-C (the parent handles it) and die with the parent (Linux)."""
+    global _PROGRESS
+    _PROGRESS = progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith('linux'):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _worker_shard(job: tuple[str, int, CollectConfig, dict]) -> int:
+    out, shard, config, manifest = job
+    return write_shard(Path(out), shard, config, manifest, progress=_PROGRESS.put)
+
+
+def collect(config: CollectConfig, out: Path, workers: int = 2) -> Path:
+    """Collect (or resume collecting) ``config`` into the directory ``out``; returns ``out``."""
+    if workers < 1:
+        raise ValueError(f'workers={workers} is out of range; allowed: >= 1')
+    manifest = build_manifest(config)
+    todo = prepare_output(out, manifest)
+    done_episodes = config.episodes - sum(len(config.shard_episodes(k)) for k in todo)
+    log.info('%s: %d/%d episodes present, %d shards to collect with %d worker(s)',
+             out, done_episodes, config.episodes, len(todo), workers)
+    with tqdm(total=config.episodes, initial=done_episodes, unit='ep', smoothing=0.1,
+              desc=f'collect {config.task}') as bar:
+        if workers == 1 or len(todo) <= 1:
+            for shard in todo:
+                write_shard(out, shard, config, manifest, progress=bar.update)
+            return out
+        ctx = mp.get_context('spawn')
+        progress_queue = ctx.Queue()
+        with ctx.Pool(min(workers, len(todo)), initializer=_init_worker,
+                      initargs=(progress_queue, os.getpid())) as pool:
+            result = pool.map_async(_worker_shard, [(str(out), k, config, manifest) for k in todo],
+                                    chunksize=1)
+            while not result.ready():
+                try:
+                    bar.update(progress_queue.get(timeout=0.2))
+                except queue.Empty:
+                    pass
+            result.get()
+    return out
+
+
+# ----- CLI ----------------------------------------------------------------
+def _parse_task_arg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f'--task-arg {text!r}: expected KEY=VALUE')
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = CollectConfig()
+    p = PolicyConfig()
+    parser.add_argument('--task', default=d.task, help='registered task name (default: %(default)s)')
+    parser.add_argument('--task-arg', type=_parse_task_arg, action='append', default=[],
+                        metavar='KEY=VALUE', help='extra task constructor argument, e.g. target_size=0.015')
+    parser.add_argument('--episodes', type=int, default=d.episodes, help='(default: %(default)s)')
+    parser.add_argument('--steps', type=int, default=d.steps, help='env steps per episode (default: %(default)s)')
+    parser.add_argument('--image-size', type=int, default=d.image_size, help='[px] (default: %(default)s)')
+    parser.add_argument('--out', type=Path, required=True, help='dataset directory (created or resumed)')
+    parser.add_argument('--workers', type=int, default=2, help='worker processes (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=d.seed, help='(default: %(default)s)')
+    parser.add_argument('--policy', choices=POLICY_KINDS, default=p.kind, help='(default: %(default)s)')
+    parser.add_argument('--heuristic-frac', type=float, default=p.heuristic_frac,
+                        help="fraction of heuristic episodes for --policy mix (default: %(default)s)")
+    parser.add_argument('--noise', type=float, default=p.noise,
+                        help='heuristic action noise std [raw units] (default: %(default)s)')
+    parser.add_argument('--episodes-per-shard', type=int, default=d.episodes_per_shard,
+                        help='episodes per shard file, the unit of resumption (default: %(default)s)')
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = CollectConfig(
+            task=args.task, episodes=args.episodes, steps=args.steps, image_size=args.image_size,
+            seed=args.seed, episodes_per_shard=args.episodes_per_shard,
+            policy=PolicyConfig(kind=args.policy, heuristic_frac=args.heuristic_frac, noise=args.noise),
+            task_kwargs=dict(args.task_arg))
+        collect(config, args.out, workers=args.workers)
+    except ValueError as exc:
+        log.error('%s', exc)
+        return 2
+    except KeyboardInterrupt:
+        log.warning('interrupted: complete shards are kept; re-run the same command to resume')
+        return 130
+    log.info('dataset complete: %s', args.out)
+    return 0

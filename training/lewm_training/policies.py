@@ -1,0 +1,101 @@
+"""Data-collection policies: a smooth random walk and a noisy goal-directed heuristic.
+
+Both are called once per env step as ``policy(task) -> action`` (action_dim,)
+float64 in raw units, read the live task state and draw all randomness from the
+generator they were built with, so an episode is a pure function of its seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lewm_training.tasks.base import MujocoTask
+
+POLICY_KINDS = ('random', 'heuristic', 'mix')
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Collection policy.
+
+    kind: 'random' (every episode a random walk), 'heuristic' (every episode
+        goal-directed) or 'mix' (per episode: heuristic with probability
+        ``heuristic_frac``, else random).
+    heuristic_frac: in [0, 1], used by 'mix'.
+    hold_prob: in [0, 1), random walk: probability of keeping the current
+        target action at each step (mean hold 1 / (1 - hold_prob) steps).
+    smoothing: in [0, 1), random walk: a_t = smoothing * a_{t-1} + (1 - smoothing) * target.
+    noise: >= 0, heuristic: std of the Gaussian noise added to its action [raw units].
+    """
+
+    kind: str = 'mix'
+    heuristic_frac: float = 0.5
+    hold_prob: float = 0.8
+    smoothing: float = 0.5
+    noise: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.kind not in POLICY_KINDS:
+            raise ValueError(f'policy kind={self.kind!r}; allowed: {POLICY_KINDS}')
+        if not 0.0 <= self.heuristic_frac <= 1.0:
+            raise ValueError(f'heuristic_frac={self.heuristic_frac}; allowed: [0, 1]')
+        if not 0.0 <= self.hold_prob < 1.0:
+            raise ValueError(f'hold_prob={self.hold_prob}; allowed: [0, 1)')
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f'smoothing={self.smoothing}; allowed: [0, 1)')
+        if not 0.0 <= self.noise <= 10.0:
+            raise ValueError(f'noise={self.noise}; allowed: [0, 10]')
+
+
+class RandomWalkPolicy:
+    """Sticky, low-passed uniform actions: motion stays visible over a 5-step block.
+
+    A target action is drawn uniformly in [action_low, action_high] and kept
+    with probability ``hold_prob`` per step; the applied action moves towards it
+    by the factor ``1 - smoothing`` per step.
+    """
+
+    def __init__(self, task: MujocoTask, rng: np.random.Generator,
+                 hold_prob: float = 0.8, smoothing: float = 0.5) -> None:
+        self.low, self.high = task.action_low, task.action_high
+        self.rng = rng
+        self.hold_prob = hold_prob
+        self.smoothing = smoothing
+        self._target = rng.uniform(self.low, self.high)
+        self._action = self._target.copy()
+
+    def __call__(self, task: MujocoTask) -> np.ndarray:
+        if self.rng.random() >= self.hold_prob:
+            self._target = self.rng.uniform(self.low, self.high)
+        self._action = self.smoothing * self._action + (1.0 - self.smoothing) * self._target
+        return self._action.copy()
+
+
+class HeuristicPolicy:
+    """Noisy goal-directed policy: ``task.heuristic_action`` towards a random goal state.
+
+    A new random goal is drawn whenever the current one is reached, so the
+    agent keeps moving for the whole episode.
+    """
+
+    def __init__(self, task: MujocoTask, rng: np.random.Generator, noise: float = 0.3) -> None:
+        self.rng = rng
+        self.noise = noise
+        self.goal_state = task.sample_state(rng)
+
+    def __call__(self, task: MujocoTask) -> np.ndarray:
+        if task.is_success(task.get_state(), self.goal_state):
+            self.goal_state = task.sample_state(self.rng)
+        return task.heuristic_action(self.goal_state, self.rng, self.noise)
+
+
+def make_policy(config: PolicyConfig, task: MujocoTask,
+                rng: np.random.Generator) -> tuple[str, RandomWalkPolicy | HeuristicPolicy]:
+    """Draw this episode's policy; returns (kind, policy) with kind 'random' or 'heuristic'."""
+    kind = config.kind
+    if kind == 'mix':
+        kind = 'heuristic' if rng.random() < config.heuristic_frac else 'random'
+    if kind == 'heuristic':
+        return kind, HeuristicPolicy(task, rng, config.noise)
+    return kind, RandomWalkPolicy(task, rng, config.hold_prob, config.smoothing)
