@@ -1,0 +1,171 @@
+"""The planner thread: observe at block boundaries, plan, hand plans to the ActionStream (no ROS).
+
+The control timer only submits work (never waits): block-boundary observations, goal images,
+parameter changes. The worker applies them in order between plans, so a goal or a
+receding_blocks change never lands in the middle of a plan.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from lewm_ros.ros.action_stream import ActionStream, BlockBoundary
+
+LOG = logging.getLogger(__name__)
+
+
+class Planner(Protocol):
+    """The part of lewm_ros.planning.MPCPlanner the worker uses."""
+    has_goal: bool
+
+    def set_goal(self, rgb: np.ndarray) -> None: ...
+    def reset(self) -> None: ...
+    def observe(self, rgb: np.ndarray, executed_raw_actions: np.ndarray | None) -> None: ...
+    def plan(self): ...
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """One finished plan: latency_s [s] (plan() only), cost, iterations, observed_tick (the
+    boundary it planned from), installed (False: a reset made it obsolete)."""
+    latency_s: float
+    cost: float
+    iterations: int
+    observed_tick: int
+    installed: bool
+
+
+class GoalRequest:
+    """A goal image (S, S, 3) uint8 waiting for the worker; wait() -> error message or ''."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self._done = threading.Event()
+        self.error = ''
+
+    def finish(self, error: str = '') -> None:
+        self.error = error
+        self._done.set()
+
+    def wait(self, timeout_s: float) -> str:
+        if not self._done.wait(timeout_s):
+            return f'goal not applied within {timeout_s:.1f} s (planner busy)'
+        return self.error
+
+
+class PlanningWorker:
+    """planner: an MPCPlanner; stream: the ActionStream the timer reads; clock: now [s] on the
+    control clock; on_plan: called from the worker thread after each plan."""
+
+    def __init__(self, planner: Planner, stream: ActionStream, receding_blocks: int,
+                 clock: Callable[[], float], on_plan: Callable[[PlanReport], None]) -> None:
+        self._planner = planner
+        self._stream = stream
+        self._clock = clock
+        self._on_plan = on_plan
+        self._receding_blocks = receding_blocks
+        self._cond = threading.Condition()
+        self._queue: collections.deque = collections.deque()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._epoch: int | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name='lewm_planner', daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop after the current plan (a plan is not interruptible)."""
+        with self._cond:
+            self._running = False
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                LOG.warning('planner thread still busy after %.1f s; leaving it to finish (daemon)', timeout_s)
+        for item in self._queue:
+            if isinstance(item, GoalRequest):
+                item.finish('planner stopped')
+        self._queue.clear()
+
+    def submit_boundary(self, boundary: BlockBoundary, rgb: np.ndarray) -> None:
+        """rgb: (S, S, 3) uint8 model-size frame seen at the boundary."""
+        self._put((boundary, rgb))
+
+    def submit_goal(self, rgb: np.ndarray) -> GoalRequest:
+        request = GoalRequest(rgb)
+        self._put(request)
+        return request
+
+    def set_receding_blocks(self, blocks: int) -> None:
+        self._put(('receding_blocks', int(blocks)))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _put(self, item) -> None:
+        with self._cond:
+            self._queue.append(item)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and not self._queue:
+                    self._cond.wait()
+                if not self._running:
+                    return
+                items = list(self._queue)
+                self._queue.clear()
+            try:
+                latest = self._apply(items)
+                if latest is not None and self._plan_due(latest):
+                    self._plan(latest)
+            except Exception:  # a failing plan must not kill the thread: the watchdog stops the robot
+                self.errors += 1
+                LOG.exception('planning failed; the robot stops when the plan times out')
+
+    def _apply(self, items: list) -> BlockBoundary | None:
+        latest = None
+        for item in items:
+            if isinstance(item, GoalRequest):
+                try:
+                    self._planner.set_goal(item.rgb)
+                    item.finish()
+                except Exception as exc:
+                    item.finish(f'set_goal failed: {exc}')
+            elif item[0] == 'receding_blocks':
+                self._receding_blocks = item[1]
+            else:
+                boundary, rgb = item
+                if boundary.epoch != self._epoch:
+                    self._planner.reset()
+                    self._epoch = boundary.epoch
+                self._planner.observe(rgb, boundary.executed)
+                latest = boundary
+        if latest is not None and latest.epoch != self._stream.epoch:
+            return None
+        return latest
+
+    def _plan_due(self, latest: BlockBoundary) -> bool:
+        if not self._planner.has_goal:
+            return False
+        plan = self._stream.plan
+        if plan is None:
+            return True
+        return latest.tick - plan.start_tick >= self._receding_blocks * self._stream.frameskip
+
+    def _plan(self, observed: BlockBoundary) -> None:
+        plan = self._planner.plan()
+        installed = self._stream.install(plan.raw_actions, observed, self._clock(), float(plan.cost))
+        self._on_plan(PlanReport(latency_s=float(plan.latency_s), cost=float(plan.cost),
+                                 iterations=int(plan.iterations), observed_tick=observed.tick,
+                                 installed=installed))
