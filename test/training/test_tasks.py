@@ -35,6 +35,12 @@ def test_observation_shapes(tasks, name):
     assert task.dt > 0 and obs.pixels.std() > 0
     obs, reward, terminated, truncated, info = task.step(np.zeros(task.action_dim))
     assert obs.pixels.shape == (32, 32, 3) and not terminated and not truncated
+    assert reward == 0.0 and info == {}
+    task.set_goal(obs.state)
+    obs, reward, *_, info = task.step(np.zeros(task.action_dim))
+    assert reward == pytest.approx(-task.distance(obs.state, info['goal_state']))
+    assert info['is_success'] == task.is_success(obs.state, info['goal_state'])
+    task.set_goal(None)
 
 
 @pytest.mark.parametrize('name', TASKS)

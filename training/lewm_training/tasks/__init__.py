@@ -2,7 +2,8 @@
 
 ``make_task(name, image_size=64, seed=None, **kw)`` builds a registered task.
 Every task renders headless through EGL (``MUJOCO_GL=egl`` is set here, before
-``mujoco`` is first imported, unless the caller already chose a backend).
+``mujoco`` is first imported, unless the caller already chose a backend):
+import this package before ``mujoco``, or set ``MUJOCO_GL`` yourself).
 
 Registered tasks:
 
