@@ -1,0 +1,161 @@
+"""On-disk cache of serialised TensorRT engines (pure Python: no TensorRT import).
+
+A TensorRT engine is only valid for the GPU model, compute capability and TensorRT version
+that built it, and for the exact network it was built from. The cache key therefore holds
+all four (plus the precision): a new driver-visible GPU, a TensorRT upgrade or a re-exported
+ONNX file each select a fresh file, and a stale engine is never deserialised.
+
+Layout: ``<root>/<stem>-<gpu slug>-sm<major><minor>-trt<version>-<digest16>.engine`` beside a
+``.json`` sidecar holding the key and the sha256 of the engine bytes. A sidecar that is
+missing, unreadable, for another key, or whose checksum disagrees with the engine bytes makes
+the entry invalid: ``load`` logs the reason and returns None so the caller rebuilds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_LOG = logging.getLogger(__name__)
+
+#: Environment variable that overrides the default cache root.
+CACHE_ENV = 'LEWM_ENGINE_CACHE'
+PRECISIONS = ('fp16', 'fp32')
+
+
+def default_cache_root() -> Path:
+    """``$LEWM_ENGINE_CACHE`` if set, else ``$XDG_CACHE_HOME/lewm_ros/engines`` (``~/.cache``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return Path(base) / 'lewm_ros' / 'engines'
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-') or 'unknown'
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """What a serialised engine depends on.
+
+    gpu_name: CUDA device name (``torch.cuda.get_device_name``); compute_capability: (major,
+    minor); tensorrt_version: ``tensorrt.__version__``; onnx_sha256: hex sha256 of the source
+    ONNX file; precision: 'fp16' or 'fp32' (builder flags).
+    """
+    gpu_name: str
+    compute_capability: tuple[int, int]
+    tensorrt_version: str
+    onnx_sha256: str
+    precision: str = 'fp16'
+
+    def __post_init__(self) -> None:
+        if not self.gpu_name:
+            raise ValueError('EngineKey.gpu_name must be a non-empty string')
+        cc = tuple(self.compute_capability)
+        if len(cc) != 2 or not all(isinstance(v, int) and v >= 0 for v in cc):
+            raise ValueError(f'EngineKey.compute_capability must be (major, minor) ints >= 0, got {cc!r}')
+        object.__setattr__(self, 'compute_capability', cc)
+        if not re.fullmatch(r'\d+(\.\d+)*([.\-+][0-9A-Za-z.]+)?', self.tensorrt_version):
+            raise ValueError(f'EngineKey.tensorrt_version must look like "10.3.0", got {self.tensorrt_version!r}')
+        if not re.fullmatch(r'[0-9a-f]{64}', self.onnx_sha256):
+            raise ValueError(f'EngineKey.onnx_sha256 must be 64 lowercase hex digits, got {self.onnx_sha256!r}')
+        if self.precision not in PRECISIONS:
+            raise ValueError(f'EngineKey.precision must be one of {PRECISIONS}, got {self.precision!r}')
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data['compute_capability'] = list(self.compute_capability)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'EngineKey':
+        return cls(gpu_name=data['gpu_name'], compute_capability=tuple(data['compute_capability']),
+                   tensorrt_version=data['tensorrt_version'], onnx_sha256=data['onnx_sha256'],
+                   precision=data['precision'])
+
+    def digest(self) -> str:
+        """Hex sha256 of the canonical JSON of the key (stable across processes)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def filename(self, stem: str) -> str:
+        """Engine file name for the network ``stem`` (e.g. 'encoder', 'rollout_cost_k3')."""
+        major, minor = self.compute_capability
+        return (f'{_slug(stem)}-{_slug(self.gpu_name)}-sm{major}{minor}-trt{_slug(self.tensorrt_version)}'
+                f'-{self.precision}-{self.digest()[:16]}.engine')
+
+
+class EngineCache:
+    """Directory of engines keyed by :class:`EngineKey`; writes are atomic (tmp + rename)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_root()
+
+    def path_for(self, stem: str, key: EngineKey) -> Path:
+        return self.root / key.filename(stem)
+
+    @staticmethod
+    def sidecar_for(engine_path: Path) -> Path:
+        return engine_path.with_suffix('.json')
+
+    def load(self, stem: str, key: EngineKey) -> bytes | None:
+        """Engine bytes for (stem, key), or None (logged) when absent, corrupt or mismatched."""
+        path = self.path_for(stem, key)
+        if not path.is_file():
+            _LOG.info('no cached TensorRT engine %s: building', path)
+            return None
+        sidecar = self.sidecar_for(path)
+        try:
+            meta = json.loads(sidecar.read_text())
+            stored_key = EngineKey.from_dict(meta['key'])
+            expected_sha = meta['engine_sha256']
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _LOG.warning('cached engine %s has no valid sidecar %s (%s): rebuilding', path, sidecar, exc)
+            return None
+        if stored_key != key:
+            _LOG.warning('cached engine %s was built for %s, need %s: rebuilding', path, stored_key, key)
+            return None
+        data = path.read_bytes()
+        actual_sha = hashlib.sha256(data).hexdigest()
+        if actual_sha != expected_sha:
+            _LOG.warning('cached engine %s is corrupt (sha256 %s, sidecar says %s): rebuilding',
+                         path, actual_sha[:12], expected_sha[:12])
+            return None
+        return data
+
+    def store(self, stem: str, key: EngineKey, data: bytes) -> Path:
+        """Write engine bytes and their sidecar; returns the engine path."""
+        if not data:
+            raise ValueError(f'refusing to cache an empty engine for {stem!r}')
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(stem, key)
+        sidecar = self.sidecar_for(path)
+        meta = {'stem': stem, 'key': key.to_dict(), 'engine_sha256': hashlib.sha256(data).hexdigest(),
+                'engine_bytes': len(data)}
+        for target, payload in ((path, data), (sidecar, (json.dumps(meta, indent=2) + '\n').encode())):
+            tmp = target.with_name(target.name + f'.tmp{os.getpid()}')
+            tmp.write_bytes(payload)
+            tmp.replace(target)
+        _LOG.info('cached TensorRT engine %s (%d bytes)', path, len(data))
+        return path
+
+    def invalidate(self, stem: str, key: EngineKey, reason: str) -> None:
+        """Delete an entry that failed to deserialise, with a log line naming the reason."""
+        path = self.path_for(stem, key)
+        _LOG.warning('discarding cached engine %s: %s', path, reason)
+        for target in (path, self.sidecar_for(path)):
+            target.unlink(missing_ok=True)

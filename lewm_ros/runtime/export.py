@@ -1,0 +1,327 @@
+"""ONNX export of a model directory: the encoder and the planning cost, verified.
+
+Files written into ``out_dir``:
+
+- ``encoder.onnx``: ``pixels`` (B, 3, S, S) float32 [ImageNet-normalised] -> ``latents`` (B, D);
+  the batch axis B is dynamic (TensorRT builds it with an optimisation profile).
+- ``rollout_cost_k{k}.onnx`` for k = 1..history real history frames, all shapes static:
+  ``candidates`` (N, H, block) [z-scored], ``history_latents`` (k, D), ``history_blocks``
+  (k-1, block) [z-scored] (absent when k == 1), ``goal`` (D,) -> ``costs`` (N,).
+  One graph per k because the rollout's window layout depends on k and TensorRT wants
+  static shapes; the planner picks the graph for the history it has.
+- ``onnx_manifest.json``: opset, shapes, sha256 of each file, the model hash (sha256 of
+  ``config.json`` + weights) and the measured verification errors.
+
+Every file is checked with ``onnx.checker`` and run through ONNX Runtime (CPU) against
+torch on random inputs: encoder max abs error <= 1e-4, costs max error <= 1e-4 relative to
+the largest |cost|. A larger error raises :class:`ExportError`; nothing is left half-written
+(the manifest is written last, so a directory without one is not an export).
+
+The legacy TorchScript exporter (``dynamo=False``) is used: the dynamo exporter needs
+``onnxscript``, which a robot's runtime environment does not otherwise need.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights, load_model
+from lewm_ros.model.lewm import LeWM
+from lewm_ros.runtime.engine_cache import sha256_file
+from lewm_ros.runtime.rollout import LatentCostConfig, RolloutCost
+
+_LOG = logging.getLogger(__name__)
+
+MANIFEST_FILE = 'onnx_manifest.json'
+MANIFEST_VERSION = 1
+ENCODER_FILE = 'encoder.onnx'
+DEFAULT_OPSET = 17
+#: Verification tolerances: encoder max abs error, cost max error / max |cost|.
+ENCODER_ATOL = 1e-4
+COST_RTOL = 1e-4
+ENCODER_INPUTS = ('pixels',)
+ENCODER_OUTPUTS = ('latents',)
+COST_OUTPUTS = ('costs',)
+
+
+class ExportError(RuntimeError):
+    """Export or verification failed; the message names the file and the reason."""
+
+
+def cost_file(k: int) -> str:
+    """File name of the rollout-cost graph for k real history frames."""
+    return f'rollout_cost_k{k}.onnx'
+
+
+def cost_input_names(k: int) -> tuple[str, ...]:
+    """Input names of the rollout-cost graph for k history frames, in graph order."""
+    if k == 1:
+        return ('candidates', 'history_latents', 'goal')
+    return ('candidates', 'history_latents', 'history_blocks', 'goal')
+
+
+def model_hash(model_dir: str | Path) -> str:
+    """Hex sha256 over ``config.json`` and the weights file of a model directory."""
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in (model_dir / CONFIG_FILE, find_weights(model_dir)):
+        digest.update(path.name.encode())
+        digest.update(bytes.fromhex(sha256_file(path)))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class OnnxManifest:
+    """The parsed ``onnx_manifest.json`` of an export directory.
+
+    directory: where the files are; num_samples N, horizon H, history (max k), latent_dim D,
+    block_dim, image_size S: the static shapes; opset; model_hash: see :func:`model_hash`;
+    files: file name -> {'sha256', 'inputs': {name: shape}, 'outputs': {name: shape}}
+    (a dynamic axis is the string 'batch'); cost: the LatentCostConfig weights baked into the
+    cost graphs; verification: measured errors.
+    """
+    directory: Path
+    num_samples: int
+    horizon: int
+    history: int
+    latent_dim: int
+    block_dim: int
+    image_size: int
+    opset: int
+    model_hash: str
+    files: dict[str, dict[str, Any]]
+    cost: dict[str, float]
+    verification: dict[str, float]
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.directory / ENCODER_FILE
+
+    def cost_path(self, k: int) -> Path:
+        if not 1 <= k <= self.history:
+            raise ValueError(f'history frames k must be in [1, {self.history}], got {k}')
+        return self.directory / cost_file(k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'format_version': MANIFEST_VERSION, 'num_samples': self.num_samples, 'horizon': self.horizon,
+                'history': self.history, 'latent_dim': self.latent_dim, 'block_dim': self.block_dim,
+                'image_size': self.image_size, 'opset': self.opset, 'model_hash': self.model_hash,
+                'encoder_batch': 'dynamic', 'files': self.files, 'cost': self.cost,
+                'verification': self.verification}
+
+    @classmethod
+    def load(cls, directory: str | Path) -> 'OnnxManifest':
+        directory = Path(directory)
+        path = directory / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text())
+            if data.get('format_version') != MANIFEST_VERSION:
+                raise ValueError(f'format_version {data.get("format_version")!r} != {MANIFEST_VERSION}')
+            return cls(directory=directory, num_samples=int(data['num_samples']), horizon=int(data['horizon']),
+                       history=int(data['history']), latent_dim=int(data['latent_dim']),
+                       block_dim=int(data['block_dim']), image_size=int(data['image_size']),
+                       opset=int(data['opset']), model_hash=str(data['model_hash']), files=dict(data['files']),
+                       cost=dict(data['cost']), verification=dict(data['verification']))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ExportError(f'cannot read ONNX manifest {path}: {exc}') from exc
+
+    def stale_reason(self, model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
+                     cost: LatentCostConfig | None = None) -> str | None:
+        """Why this export does not fit (model, shapes, opset, cost terms or file contents), or None."""
+        if (self.num_samples, self.horizon) != (num_samples, horizon):
+            return f'exported for N={self.num_samples}, H={self.horizon}; need N={num_samples}, H={horizon}'
+        if self.opset != opset:
+            return f'exported with opset {self.opset}; need {opset}'
+        wanted = dataclasses.asdict(cost or LatentCostConfig())
+        if self.cost != wanted:
+            return f'exported with cost terms {self.cost}; need {wanted}'
+        current = model_hash(model_dir)
+        if self.model_hash != current:
+            return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
+        for name, info in self.files.items():
+            path = self.directory / name
+            if not path.is_file():
+                return f'{path} is missing'
+            if sha256_file(path) != info['sha256']:
+                return f'{path} does not match its manifest sha256'
+        return None
+
+
+class _EncoderGraph(nn.Module):
+    """pixels (B, 3, S, S) -> latents (B, D)."""
+
+    def __init__(self, model: LeWM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(pixels)
+
+
+class _FirstFrameCostGraph(nn.Module):
+    """The k == 1 cost graph: no executed blocks yet, so no ``history_blocks`` input."""
+
+    def __init__(self, cost: nn.Module, block_dim: int) -> None:
+        super().__init__()
+        self.cost = cost
+        self.block_dim = block_dim
+
+    def forward(self, candidates: torch.Tensor, history_latents: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        empty = candidates.new_zeros((0, self.block_dim))  # (0, block) [z-scored]
+        return self.cost(candidates, history_latents, empty, goal)
+
+
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: tuple[str, ...],
+            output_names: tuple[str, ...], opset: int, dynamic_axes: dict | None = None) -> None:
+    module.eval()
+    tmp = path.with_name(path.name + '.tmp')
+    with warnings.catch_warnings():
+        # The legacy exporter announces its own deprecation on every call; the trace warnings of
+        # static shape checks (image size, history length) are expected for static graphs.
+        warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export.*')
+        warnings.filterwarnings('ignore', message='.*will be removed.*')
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        torch.onnx.export(module, args, str(tmp), input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=False)
+    tmp.replace(path)
+
+
+def _check(path: Path) -> None:
+    import onnx
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # noqa: BLE001 -- onnx raises several types; all mean an invalid file
+        raise ExportError(f'onnx.checker rejected {path}: {type(exc).__name__}: {exc}') from exc
+
+
+def _ort_run(path: Path, feeds: dict[str, torch.Tensor]) -> np.ndarray:
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+    return session.run(None, {k: v.detach().cpu().numpy() for k, v in feeds.items()})[0]
+
+
+def _shapes(feeds: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+    return {name: list(t.shape) for name, t in feeds.items()}
+
+
+def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, horizon: int,
+                opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None, seed: int = 0) -> OnnxManifest:
+    """Export and verify ``encoder.onnx`` + ``rollout_cost_k{1..history}.onnx``; write the manifest.
+
+    model_dir: a model directory (config.json + weights); out_dir: created if needed;
+    num_samples N / horizon H: the static candidate shape (N, H, block) of the cost graphs;
+    opset: ONNX opset (17 parses in TensorRT 10); cost: the cost terms baked into the graphs
+    (default: the paper's terminal cost); seed: verification inputs.
+    Raises ExportError on a checker failure or an error above tolerance.
+    """
+    for name, value in (('num_samples', num_samples), ('horizon', horizon)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
+    if not 13 <= opset <= 21:
+        raise ValueError(f'opset must be in [13, 21] (17 for TensorRT 10), got {opset}')
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    model = load_model(model_dir, 'cpu')
+    cfg = model.config
+    latent, block, history, size = (cfg.latent_dim, cfg.action_encoder.input_dim, cfg.predictor.num_frames,
+                                    cfg.encoder.image_size)
+    gen = torch.Generator().manual_seed(seed)
+    files: dict[str, dict[str, Any]] = {}
+    verification: dict[str, float] = {}
+
+    with torch.inference_mode(False), torch.no_grad():
+        encoder = _EncoderGraph(model).eval()
+        pixels = torch.randn(2, 3, size, size, generator=gen)
+        path = out_dir / ENCODER_FILE
+        _export(encoder, (pixels,), path, ENCODER_INPUTS, ENCODER_OUTPUTS, opset,
+                dynamic_axes={'pixels': {0: 'batch'}, 'latents': {0: 'batch'}})
+        _check(path)
+        # Verify at a batch other than the traced one: the dynamic axis must really be dynamic.
+        probe = torch.randn(3, 3, size, size, generator=gen)
+        err = float(np.abs(_ort_run(path, {'pixels': probe}) - encoder(probe).numpy()).max())
+        if not err <= ENCODER_ATOL:
+            raise ExportError(f'{path}: ONNX Runtime latents differ from torch by {err:.3g} (max abs) '
+                              f'> {ENCODER_ATOL}')
+        verification['encoder_max_abs_err'] = err
+        files[ENCODER_FILE] = {'sha256': sha256_file(path), 'inputs': {'pixels': ['batch', 3, size, size]},
+                               'outputs': {'latents': ['batch', latent]}}
+
+        cost_config = cost or LatentCostConfig()
+        rollout = RolloutCost(model, cost_config).eval()
+        for k in range(1, history + 1):
+            feeds = {'candidates': torch.randn(num_samples, horizon, block, generator=gen),
+                     'history_latents': torch.randn(k, latent, generator=gen),
+                     'history_blocks': torch.randn(k - 1, block, generator=gen),
+                     'goal': torch.randn(latent, generator=gen)}
+            reference = rollout(feeds['candidates'], feeds['history_latents'], feeds['history_blocks'],
+                             feeds['goal']).numpy()
+            if k == 1:
+                del feeds['history_blocks']
+                graph: nn.Module = _FirstFrameCostGraph(rollout, block)
+            else:
+                graph = rollout
+            path = out_dir / cost_file(k)
+            _export(graph, tuple(feeds.values()), path, cost_input_names(k), COST_OUTPUTS, opset)
+            _check(path)
+            got = _ort_run(path, feeds)
+            if got.shape != reference.shape:
+                raise ExportError(f'{path}: ONNX Runtime costs have shape {got.shape}, torch {reference.shape}')
+            rel = float(np.abs(got - reference).max() / max(float(np.abs(reference).max()), 1e-12))
+            if not rel <= COST_RTOL:
+                raise ExportError(f'{path}: ONNX Runtime costs differ from torch by {rel:.3g} relative '
+                                  f'(max error / max |cost|) > {COST_RTOL}')
+            verification[f'cost_k{k}_max_rel_err'] = rel
+            files[cost_file(k)] = {'sha256': sha256_file(path), 'inputs': _shapes(feeds),
+                                   'outputs': {'costs': [num_samples]}}
+
+    manifest = OnnxManifest(directory=out_dir, num_samples=num_samples, horizon=horizon, history=history,
+                            latent_dim=latent, block_dim=block, image_size=size, opset=opset,
+                            model_hash=model_hash(model_dir), files=files,
+                            cost=dataclasses.asdict(cost_config), verification=verification)
+    tmp = out_dir / (MANIFEST_FILE + '.tmp')
+    tmp.write_text(json.dumps(manifest.to_dict(), indent=2) + '\n')
+    tmp.replace(out_dir / MANIFEST_FILE)
+    _LOG.info('exported %d ONNX files to %s in %.1f s (encoder err %.2g, worst cost rel err %.2g)', len(files),
+              out_dir, time.perf_counter() - started, verification['encoder_max_abs_err'],
+              max(v for k, v in verification.items() if k.startswith('cost_')))
+    return manifest
+
+
+def default_export_dir(model_dir: str | Path, num_samples: int, horizon: int) -> Path:
+    """``<model_dir>/onnx/n{N}_h{H}``: exports live beside the weights they came from."""
+    return Path(model_dir) / 'onnx' / f'n{num_samples}_h{horizon}'
+
+
+def ensure_onnx(model_dir: str | Path, num_samples: int, horizon: int, out_dir: str | Path | None = None,
+                opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None) -> OnnxManifest:
+    """A valid export for (model, N, H, opset, cost): reuse ``out_dir`` if its manifest fits the
+    current model and files, else export there (logging why). out_dir defaults to
+    :func:`default_export_dir`."""
+    out_dir = Path(out_dir) if out_dir is not None else default_export_dir(model_dir, num_samples, horizon)
+    if (out_dir / MANIFEST_FILE).is_file():
+        try:
+            manifest = OnnxManifest.load(out_dir)
+            reason = manifest.stale_reason(model_dir, num_samples, horizon, opset, cost)
+        except ExportError as exc:
+            reason = str(exc)
+        if reason is None:
+            return manifest
+        _LOG.warning('re-exporting ONNX in %s: %s', out_dir, reason)
+    else:
+        _LOG.info('no ONNX export in %s: exporting (N=%d, H=%d, opset %d)', out_dir, num_samples, horizon, opset)
+    return export_onnx(model_dir, out_dir, num_samples, horizon, opset, cost)

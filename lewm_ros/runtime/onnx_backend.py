@@ -1,0 +1,131 @@
+"""ONNX Runtime inference backend (any CPU; CUDA through CUDAExecutionProvider).
+
+Runs the files written by :mod:`lewm_ros.runtime.export` (exported on the fly, into
+``<model_dir>/onnx/n{N}_h{H}`` unless ``onnx_dir`` says otherwise, when missing or stale).
+Inputs and outputs are torch tensors on the backend's device, bound to the sessions by
+pointer (I/O binding): no numpy copies, and on CUDA no host round trips.
+
+The cost graphs have static shapes: the backend is built for one candidate shape (N, H) and
+rejects any other with an error naming both.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
+from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, OnnxManifest, cost_input_names,
+                                     ensure_onnx)
+from lewm_ros.runtime.rollout import LatentCostConfig, check_rollout_inputs
+
+_LOG = logging.getLogger(__name__)
+
+
+def _providers_for(device: torch.device, providers: list[str] | None) -> list[str]:
+    import onnxruntime as ort
+    available = ort.get_available_providers()
+    if providers is None:
+        providers = ['CUDAExecutionProvider'] if device.type == 'cuda' else ['CPUExecutionProvider']
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise ValueError(
+            f'onnxruntime backend on {device}: execution provider(s) {missing} not available in this onnxruntime '
+            f'build (available: {available}); install onnxruntime-gpu for CUDA')
+    return list(providers)
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    """InferenceBackend on ONNX Runtime sessions.
+
+    model_dir: model directory (config.json + weights); device: 'cpu' or 'cuda[:i]' (tensors
+    in and out live there); providers: ONNX Runtime execution providers (default: CUDA for a
+    cuda device, else CPU; a provider this build lacks is an error, never a silent fallback);
+    num_threads: intra-op threads (None: ONNX Runtime's default); num_samples N, horizon H:
+    the static candidate shape of :meth:`costs`; onnx_dir: where the export lives; cost: the
+    cost terms baked into the graphs.
+    """
+
+    name = 'onnxruntime'
+
+    def __init__(self, model_dir: str | Path, device: str | torch.device = 'cpu', providers: list[str] | None = None,
+                 num_threads: int | None = None, *, num_samples: int = 300, horizon: int = 5,
+                 onnx_dir: str | Path | None = None, cost: LatentCostConfig | None = None,
+                 opset: int = DEFAULT_OPSET) -> None:
+        import onnxruntime as ort
+
+        self.device = torch.device(device)
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f'num_threads must be >= 1 or None, got {num_threads}')
+        self.providers = _providers_for(self.device, providers)
+        self.manifest: OnnxManifest = ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost)
+        self.latent_dim = self.manifest.latent_dim
+        self.history = self.manifest.history
+        self.block_dim = self.manifest.block_dim
+        self.image_size = self.manifest.image_size
+        self.num_samples = self.manifest.num_samples
+        self.horizon = self.manifest.horizon
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        provider_options = [{'device_id': self.device.index or 0} if p == 'CUDAExecutionProvider' else {}
+                            for p in self.providers]
+
+        def session(path: Path) -> 'ort.InferenceSession':
+            return ort.InferenceSession(str(path), options, providers=self.providers,
+                                        provider_options=provider_options)
+
+        self._encoder = session(self.manifest.encoder_path)
+        self._costs = {k: session(self.manifest.cost_path(k)) for k in range(1, self.history + 1)}
+        self._ort_device = 'cuda' if self.device.type == 'cuda' else 'cpu'
+        self._device_id = self.device.index or 0
+        _LOG.info('onnxruntime backend: %s on %s (%s), N=%d H=%d', self.manifest.directory, self.device,
+                  ','.join(self.providers), self.num_samples, self.horizon)
+
+    # ----- I/O binding ------------------------------------------------------------------------
+    def _run(self, session, inputs: dict[str, torch.Tensor], output: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """Bind torch tensors (float32, contiguous, on self.device) by pointer and run."""
+        binding = session.io_binding()
+        keep = []  # contiguous copies must outlive the run
+        for name, tensor in inputs.items():
+            tensor = tensor.to(self.device, torch.float32).contiguous()
+            keep.append(tensor)
+            binding.bind_input(name, self._ort_device, self._device_id, np.float32, tuple(tensor.shape),
+                               tensor.data_ptr())
+        out = torch.empty(shape, dtype=torch.float32, device=self.device)
+        binding.bind_output(output, self._ort_device, self._device_id, np.float32, shape, out.data_ptr())
+        if self.device.type == 'cuda':
+            # ONNX Runtime runs on its own stream: torch work that produced the inputs must be done.
+            torch.cuda.current_stream(self.device).synchronize()
+        session.run_with_iobinding(binding)
+        return out
+
+    # ----- InferenceBackend -------------------------------------------------------------------
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels (B, 3, S, S) float32 [ImageNet-normalised] -> latents (B, D)."""
+        size = self.image_size
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, size, size) or pixels.shape[0] < 1:
+            raise ValueError(f'onnxruntime encode expects pixels (B, 3, {size}, {size}), got {tuple(pixels.shape)}')
+        return self._run(self._encoder, {'pixels': pixels}, ENCODER_OUTPUTS[0], (pixels.shape[0], self.latent_dim))
+
+    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
+        """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the exported shape."""
+        expected = (self.num_samples, self.horizon, self.block_dim)
+        if tuple(candidates.shape) != expected:
+            raise ValueError(f'onnxruntime backend was exported for candidates {expected} (num_samples, horizon, '
+                             f'block_dim), got {tuple(candidates.shape)}; build it with num_samples='
+                             f'{candidates.shape[0]}, horizon={candidates.shape[1] if candidates.ndim > 1 else "?"}')
+        check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
+                             self.latent_dim, self.block_dim)
+        k = context.history_latents.shape[0]
+        if k > self.history:
+            raise ValueError(f'history_latents has {k} frames; the model attends to at most {self.history}')
+        feeds = {'candidates': candidates, 'history_latents': context.history_latents,
+                 'history_blocks': context.history_blocks, 'goal': context.goal_latent}
+        feeds = {name: feeds[name] for name in cost_input_names(k)}
+        return self._run(self._costs[k], feeds, COST_OUTPUTS[0], (self.num_samples,))
