@@ -55,13 +55,15 @@ class EngineKey:
 
     gpu_name: CUDA device name (``torch.cuda.get_device_name``); compute_capability: (major,
     minor); tensorrt_version: ``tensorrt.__version__``; onnx_sha256: hex sha256 of the source
-    ONNX file; precision: 'fp16' or 'fp32' (builder flags).
+    ONNX file; precision: 'fp16' or 'fp32' (builder flags); max_batch: the largest batch of
+    the optimisation profile of a dynamic-batch network (0: static shapes, no profile).
     """
     gpu_name: str
     compute_capability: tuple[int, int]
     tensorrt_version: str
     onnx_sha256: str
     precision: str = 'fp16'
+    max_batch: int = 0
 
     def __post_init__(self) -> None:
         if not self.gpu_name:
@@ -76,6 +78,8 @@ class EngineKey:
             raise ValueError(f'EngineKey.onnx_sha256 must be 64 lowercase hex digits, got {self.onnx_sha256!r}')
         if self.precision not in PRECISIONS:
             raise ValueError(f'EngineKey.precision must be one of {PRECISIONS}, got {self.precision!r}')
+        if not isinstance(self.max_batch, int) or self.max_batch < 0:
+            raise ValueError(f'EngineKey.max_batch must be an integer >= 0, got {self.max_batch!r}')
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -86,7 +90,7 @@ class EngineKey:
     def from_dict(cls, data: dict) -> 'EngineKey':
         return cls(gpu_name=data['gpu_name'], compute_capability=tuple(data['compute_capability']),
                    tensorrt_version=data['tensorrt_version'], onnx_sha256=data['onnx_sha256'],
-                   precision=data['precision'])
+                   precision=data['precision'], max_batch=data['max_batch'])
 
     def digest(self) -> str:
         """Hex sha256 of the canonical JSON of the key (stable across processes)."""

@@ -1,0 +1,67 @@
+"""``lewm-engine``: export and build TensorRT engines ahead of time (e.g. once on a Jetson).
+
+``lewm-engine build --model-dir D [--samples N] [--horizon H] [--cache DIR]`` exports the model
+to verified ONNX (``<model_dir>/onnx/n{N}_h{H}`` unless ``--onnx-dir``), then builds and caches
+one engine per graph. Without TensorRT or a GPU it still exports and verifies the ONNX, then
+exits with status 3 and a message naming what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+_LOG = logging.getLogger('lewm-engine')
+
+EXIT_NO_TENSORRT = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='lewm-engine', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    build = sub.add_parser('build', help='export ONNX and build + cache TensorRT engines')
+    build.add_argument('--model-dir', required=True, help='model directory (config.json + weights)')
+    build.add_argument('--samples', type=int, default=300, help='CEM samples N (static engine shape; default 300)')
+    build.add_argument('--horizon', type=int, default=5, help='planning horizon H [blocks] (default 5)')
+    build.add_argument('--onnx-dir', default=None, help='ONNX export directory (default <model-dir>/onnx/n{N}_h{H})')
+    build.add_argument('--cache', default=None,
+                       help='engine cache directory (default $LEWM_ENGINE_CACHE or ~/.cache/lewm_ros/engines)')
+    build.add_argument('--precision', choices=('fp16', 'fp32'), default='fp16', help='engine precision')
+    build.add_argument('--device', default='cuda', help="CUDA device (default 'cuda')")
+    build.add_argument('--encoder-max-batch', type=int, default=2, help='largest encode batch (default 2)')
+    build.add_argument('--workspace-mb', type=int, default=None, help='builder workspace cap [MiB]')
+    return parser
+
+
+def build(args: argparse.Namespace) -> int:
+    from lewm_ros.runtime.export import ensure_onnx
+    from lewm_ros.runtime.tensorrt_backend import EngineBuilder, build_engines
+
+    manifest = ensure_onnx(args.model_dir, args.samples, args.horizon, args.onnx_dir)
+    _LOG.info('ONNX export verified in %s: %s', manifest.directory,
+              ', '.join(f'{k}={v:.2g}' for k, v in manifest.verification.items()))
+    try:
+        builder = EngineBuilder(args.device, args.cache, args.precision,
+                                None if args.workspace_mb is None else args.workspace_mb << 20)
+    except (ImportError, ValueError) as exc:
+        _LOG.error('ONNX exported and verified, but no TensorRT engines were built: %s', exc)
+        return EXIT_NO_TENSORRT
+    engines = build_engines(manifest, builder, args.encoder_max_batch)
+    for name in engines:
+        _LOG.info('engine ready: %s', name)
+    _LOG.info('%d engines cached in %s', len(engines), builder.cache.root)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    args = build_parser().parse_args(argv)
+    try:
+        return build(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
