@@ -163,6 +163,10 @@ class NodeParams:
         if self.planner.receding_blocks > self.planner.horizon:
             raise ValueError(f'receding_blocks={self.planner.receding_blocks} must be <= planner.horizon='
                              f'{self.planner.horizon}')
+        executing_s = self.planner.receding_blocks * metadata.frameskip / self.control.control_rate_hz
+        if self.values['plan_timeout'] <= executing_s:
+            raise ValueError(f"plan_timeout={self.values['plan_timeout']} s must exceed the time a plan is executed "
+                             f'before the next one (receding_blocks * frameskip / control_rate = {executing_s:.3f} s)')
         return self.command_mapping(metadata), self.safety_config(metadata)
 
 

@@ -74,6 +74,7 @@ class PlanningWorker:
         self._running = False
         self._thread: threading.Thread | None = None
         self._epoch: int | None = None
+        self._replan = False
         self.errors = 0
 
     def start(self) -> None:
@@ -139,6 +140,7 @@ class PlanningWorker:
             if isinstance(item, GoalRequest):
                 try:
                     self._planner.set_goal(item.rgb)
+                    self._replan = True
                     item.finish()
                 except Exception as exc:
                     item.finish(f'set_goal failed: {exc}')
@@ -159,11 +161,12 @@ class PlanningWorker:
         if not self._planner.has_goal:
             return False
         plan = self._stream.plan
-        if plan is None:
+        if plan is None or self._replan:
             return True
         return latest.tick - plan.start_tick >= self._receding_blocks * self._stream.frameskip
 
     def _plan(self, observed: BlockBoundary) -> None:
+        self._replan = False
         plan = self._planner.plan()
         installed = self._stream.install(plan.raw_actions, observed, self._clock(), float(plan.cost))
         self._on_plan(PlanReport(latency_s=float(plan.latency_s), cost=float(plan.cost),

@@ -25,9 +25,10 @@ class SafetyState(str, enum.Enum):
     NO_PLAN = 'no_plan'
 
 
-#: Stops after which the planner's history no longer matches the robot: reset it on resume.
-RESET_ON_RESUME = frozenset({SafetyState.ESTOP, SafetyState.DISABLED, SafetyState.STALE_IMAGE,
-                             SafetyState.STALE_PLAN})
+#: Stops after which the planner's history no longer matches the robot (inputs halted or unseen
+#: frames): the planner history is reset on resume. During STALE_PLAN / NO_PLAN stops the planner
+#: keeps observing and records the zero commands actually executed, so its history stays exact.
+RESET_ON_RESUME = frozenset({SafetyState.ESTOP, SafetyState.DISABLED, SafetyState.STALE_IMAGE})
 
 
 @dataclass(frozen=True)

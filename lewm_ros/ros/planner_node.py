@@ -1,0 +1,373 @@
+"""planner_node: camera in, LeWM MPC plan, filtered commands out (a managed lifecycle node).
+
+configure: read + validate parameters, load the model and planner, set a goal from
+goal_image_path, create topics/services, start the planner thread. activate: start the control
+timer. deactivate: stop the timer and publish a zero command. cleanup/shutdown: tear down
+(shutdown also publishes a zero command).
+
+Topics (relative names, remap them): sub `image` (sensor_msgs/Image or CompressedImage),
+`~/goal_image` (Image), `~/enable`, `~/estop` (std_msgs/Bool); pub `cmd` (command_type),
+`~/plan_cost` (Float32), `~/planned_actions` (Float64MultiArray, (H, frameskip, A)),
+`/diagnostics`. Services: `~/set_goal_from_camera`, `~/reset_estop` (std_srvs/Trigger).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool, Float32, Float64MultiArray, MultiArrayDimension
+from std_srvs.srv import Trigger
+
+from lewm_ros.ros import params as P
+from lewm_ros.ros.action_stream import ActionStream
+from lewm_ros.ros.command_adapters import CommandAdapter
+from lewm_ros.ros.diagnostics import LatencyStats, RateMeter, fmt
+from lewm_ros.ros.image_decoding import ImageDecodeError, backend_name, decode_compressed, decode_image
+from lewm_ros.ros.image_preprocess import crop_and_resize
+from lewm_ros.ros.planning_worker import PlanningWorker, PlanReport
+from lewm_ros.ros.ros_params import declare_all, read_all
+from lewm_ros.ros.safety import RESET_ON_RESUME, SafetyFilter, SafetyState
+
+GOAL_TIMEOUT_S = 30.0
+LOG_THROTTLE_S = 2.0
+
+
+def build_planner(node_params: P.NodeParams):
+    """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
+    from lewm_ros.planning.mpc import MPCConfig, MPCPlanner
+    p = node_params.planner
+    config = MPCConfig(samples=p.samples, elites=p.elites, iterations=p.iterations, horizon=p.horizon,
+                       seed=p.seed)
+    return MPCPlanner.from_model_dir(node_params.model.model_dir, backend=node_params.model.backend,
+                                     device=node_params.model.device, config=config)
+
+
+def load_goal_image(path: str) -> np.ndarray:
+    """Image file -> RGB uint8 (H, W, 3). Raises ValueError naming the file."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f'goal_image_path: cannot read an image from {path}')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class PlannerNode(LifecycleNode):
+    """See the module docstring. All state below is created at configure, dropped at cleanup."""
+
+    def __init__(self, node_name: str = 'planner_node', **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_all(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._control_group = MutuallyExclusiveCallbackGroup()
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        self._goal_group = MutuallyExclusiveCallbackGroup()
+        self._control_lock = threading.RLock()
+        self._image_lock = threading.Lock()
+        self._active = False
+        self._clear_state()
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._params = P.from_values(read_all(self))
+            self._planner = build_planner(self._params)
+            self._metadata = self._planner.metadata
+            mapping, safety_config = self._params.resolve(self._metadata)
+            if self._params.control.goal_image_path:
+                self._planner.set_goal(self._model_image(load_goal_image(self._params.control.goal_image_path)))
+        except Exception as exc:  # every configure failure is reported, the node stays unconfigured
+            self.get_logger().error(f'configure failed: {exc}')
+            self._clear_state()
+            return TransitionCallbackReturn.FAILURE
+        self._adapter = CommandAdapter(mapping)
+        self._safety = SafetyFilter(safety_config)
+        self._stream = ActionStream(self._metadata.frameskip, self._metadata.action_dim)
+        self._worker = PlanningWorker(self._planner, self._stream, self._params.planner.receding_blocks,
+                                      self._now, self._on_plan)
+        self._create_interfaces()
+        self._worker.start()
+        self.get_logger().info(
+            f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
+            f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
+            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {backend_name()}, '
+            f'command {mapping.command_type}, control {self._params.control.control_rate_hz} Hz')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._control_lock:
+            self._stream.reset()
+            self._safety.stop()
+            self._safety.set_enabled(self._params.control.start_enabled)
+            self._control_timer = self.create_timer(self._params.control.period_s, self._on_control,
+                                                    callback_group=self._control_group)
+            self._active = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._halt()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def publish_stop(self) -> None:
+        """Publish one zero command now (deactivate, shutdown, SIGINT), if configured."""
+        with self._control_lock:
+            if self._cmd_pub is not None and self.context.ok():
+                self._cmd_pub.publish(self._adapter.build(self._safety.stop(), self.get_clock().now().to_msg()))
+
+    def release(self) -> None:
+        """Stop commanding (one zero command), stop the planner thread, drop every interface."""
+        self._halt()
+        self._teardown()
+
+    # ---------------------------------------------------------------- state
+    def _clear_state(self) -> None:
+        self._params: P.NodeParams | None = None
+        self._planner = self._metadata = self._adapter = self._safety = self._stream = self._worker = None
+        self._cmd_pub = self._control_timer = None
+        self._entities: list = []
+        self._latest: tuple[np.ndarray, float] | None = None
+        self._plan_latency = LatencyStats()
+        self._plan_rate, self._control_rate = RateMeter(), RateMeter()
+        self._last_cost: float | None = None
+        self.images_received = 0
+        self.images_dropped = 0
+        self.last_drop_reason = ''
+
+    def _halt(self) -> None:
+        with self._control_lock:
+            self._active = False
+            if self._control_timer is not None:
+                self.destroy_timer(self._control_timer)
+                self._control_timer = None
+            if self._stream is not None:
+                self._stream.reset()
+        self.publish_stop()
+
+    def _teardown(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+        for entity in self._entities:
+            destroy = {'pub': self.destroy_publisher, 'sub': self.destroy_subscription,
+                       'srv': self.destroy_service, 'timer': self.destroy_timer}[entity[0]]
+            destroy(entity[1])
+        self._clear_state()
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _model_image(self, rgb: np.ndarray) -> np.ndarray:
+        return crop_and_resize(rgb, self._metadata.image_size, self._params.camera.crop)
+
+    def _create_interfaces(self) -> None:
+        raw = self._params.camera.image_type == 'raw'
+        made = [
+            ('pub', self.create_publisher(self._adapter.msg_type, 'cmd', 10)),
+            ('pub', self.create_publisher(Float32, '~/plan_cost', 10)),
+            ('pub', self.create_publisher(Float64MultiArray, '~/planned_actions', 10)),
+            ('pub', self.create_publisher(DiagnosticArray, '/diagnostics', 10)),
+            ('sub', self.create_subscription(Image if raw else CompressedImage, 'image', self._on_image,
+                                             qos_profile_sensor_data, callback_group=self._input_group)),
+            ('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, 1,
+                                             callback_group=self._goal_group)),
+            ('sub', self.create_subscription(Bool, '~/enable', lambda m: self._safety.set_enabled(m.data), 10,
+                                             callback_group=self._input_group)),
+            ('sub', self.create_subscription(Bool, '~/estop', self._on_estop, 10,
+                                             callback_group=self._input_group)),
+            ('srv', self.create_service(Trigger, '~/set_goal_from_camera', self._on_goal_from_camera,
+                                        callback_group=self._goal_group)),
+            ('srv', self.create_service(Trigger, '~/reset_estop', self._on_reset_estop,
+                                        callback_group=self._input_group)),
+            ('timer', self.create_timer(1.0 / self._params.control.diagnostics_rate_hz, self._on_diagnostics,
+                                        callback_group=self._input_group)),
+        ]
+        self._entities = made
+        self._cmd_pub, self._cost_pub, self._actions_pub, self._diag_pub = (entity[1] for entity in made[:4])
+
+    # ---------------------------------------------------------------- inputs
+    def _on_image(self, msg) -> None:
+        self.images_received += 1
+        try:
+            rgb = decode_compressed(msg) if isinstance(msg, CompressedImage) else decode_image(msg)
+            image = self._model_image(rgb)
+        except (ImageDecodeError, ValueError) as exc:
+            self.images_dropped += 1
+            self.last_drop_reason = str(exc)
+            self.get_logger().warning(f'dropping camera image: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        with self._image_lock:
+            self._latest = (image, self._now())
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data:
+            self._safety.set_estop(True)
+            self.get_logger().warning('e-stop received: commanding zero until ~/reset_estop')
+
+    def _on_reset_estop(self, request, response):
+        was = self._safety.estopped
+        self._safety.reset_estop()
+        response.success, response.message = True, 'e-stop released' if was else 'e-stop was not active'
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_goal_from_camera(self, request, response):
+        with self._image_lock:
+            latest = self._latest
+        if latest is None:
+            response.success, response.message = False, 'no camera image received yet'
+            return response
+        error = self._worker.submit_goal(latest[0]).wait(GOAL_TIMEOUT_S)
+        response.success = not error
+        response.message = error or f'goal set from the camera frame received at {latest[1]:.3f} s'
+        return response
+
+    def _on_goal_image(self, msg: Image) -> None:
+        try:
+            image = self._model_image(decode_image(msg))
+        except (ImageDecodeError, ValueError) as exc:
+            self.get_logger().warning(f'dropping goal image: {exc}')
+            return
+        error = self._worker.submit_goal(image).wait(GOAL_TIMEOUT_S)
+        if error:
+            self.get_logger().error(f'goal image rejected: {error}')
+        else:
+            self.get_logger().info('goal set from ~/goal_image')
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes = {p.name: p.value if isinstance(p.value, (bool, int, float, str)) else list(p.value)
+                   for p in parameters if p.name in P.SPEC_BY_NAME}
+        if self._params is None or not changes:  # unconfigured: values are read at configure
+            return SetParametersResult(successful=True)
+        try:
+            updated = P.check_change(self._params, changes, self._metadata)
+            goal = None
+            if 'goal_image_path' in changes and changes['goal_image_path'] != self._params.control.goal_image_path \
+                    and changes['goal_image_path']:
+                goal = self._model_image(load_goal_image(changes['goal_image_path']))
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._control_lock:
+            self._params = updated
+            self._safety.set_config(updated.safety_config(self._metadata))
+            self._adapter = CommandAdapter(updated.command_mapping(self._metadata))
+        self._worker.set_receding_blocks(updated.planner.receding_blocks)
+        if goal is not None:
+            self._worker.submit_goal(goal)
+        self.get_logger().info(f'parameters changed: {changes}')
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------- control loop
+    def _on_control(self) -> None:
+        with self._control_lock:
+            if not self._active:
+                return
+            now = self._now()
+            with self._image_lock:
+                latest = self._latest
+            action, plan_stamp = self._stream.current_action()
+            out = self._safety.filter(action, now, None if latest is None else latest[1], plan_stamp,
+                                      self._params.control.period_s)
+            command = out.command
+            if out.resumed:
+                self._stream.reset()  # new epoch: the planner resets its history at the next boundary
+                command = self._safety.stop()
+                self.get_logger().info('resuming after a stop: planner history reset')
+            boundary = self._stream.boundary_due()
+            if boundary is not None and out.state not in RESET_ON_RESUME and latest is not None:
+                self._worker.submit_boundary(boundary, latest[0])
+            self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now().to_msg()))
+            self._stream.record(command)
+            self._control_rate.tick(now)
+
+    def _on_plan(self, report: PlanReport) -> None:
+        self._plan_latency.add(report.latency_s)
+        self._plan_rate.tick(self._now())
+        self._last_cost = report.cost
+        self._cost_pub.publish(Float32(data=report.cost))
+        plan = self._stream.plan
+        if plan is None or not report.installed:
+            return
+        fs, dims = self._metadata.frameskip, self._metadata.action_dim
+        blocks = len(plan.actions) // fs
+        msg = Float64MultiArray()
+        msg.layout.dim = [MultiArrayDimension(label='block', size=blocks, stride=blocks * fs * dims),
+                          MultiArrayDimension(label='step', size=fs, stride=fs * dims),
+                          MultiArrayDimension(label='action', size=dims, stride=dims)]
+        msg.data = plan.actions.reshape(-1).tolist()
+        self._actions_pub.publish(msg)
+
+    def _on_diagnostics(self) -> None:
+        with self._image_lock:
+            latest = self._latest
+        state = self._safety.state if self._active else None
+        level = DiagnosticStatus.OK if state is SafetyState.OK else \
+            DiagnosticStatus.ERROR if state is SafetyState.ESTOP else DiagnosticStatus.WARN
+        values = {
+            'plan_latency_p50_ms': fmt(self._plan_latency.percentile(50), 1e3),
+            'plan_latency_p99_ms': fmt(self._plan_latency.percentile(99), 1e3),
+            'planning_rate_hz': fmt(self._plan_rate.rate_hz(), digits=2),
+            'control_rate_hz': fmt(self._control_rate.rate_hz(), digits=2),
+            'image_age_s': fmt(None if latest is None else self._now() - latest[1], digits=3),
+            'last_cost': fmt(self._last_cost, digits=4),
+            'backend': self._params.model.backend,
+            'model': self._params.model.model_dir,
+            'safety_state': state.value if state is not None else 'inactive',
+            'images_received': str(self.images_received),
+            'images_dropped': str(self.images_dropped),
+            'last_drop_reason': self.last_drop_reason,
+            'planner_errors': str(self._worker.errors),
+        }
+        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: LeWM planner',
+                                  hardware_id=Path(self._params.model.model_dir).name,
+                                  message=values['safety_state'],
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script: spin the node; SIGINT/SIGTERM publish a zero command before shutting down."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node = PlannerNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.release()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,98 @@
+"""Parameter specs: validation, static/dynamic changes, YAML defaults, the Markdown table."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lewm_ros.model import ModelMetadata
+from lewm_ros.ros import params as P
+
+ROOT = Path(__file__).resolve().parents[2]
+META = ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0], action_std=[1, 1],
+                     action_low=[-1, -1], action_high=[1, 1])
+
+
+def good(**kw):
+    return P.from_values({'model_dir': '/models/m', **kw})
+
+
+def test_defaults_resolve_against_the_model():
+    node = good()
+    mapping, safety = node.resolve(META)
+    assert mapping.scales == (1.0, 1.0) and mapping.fields == ('linear.x', 'angular.z')
+    assert safety.action_low == (-1.0, -1.0) and safety.rate_limit == (math.inf, math.inf)
+    assert node.control.period_s == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize('values, name', [
+    ({'model_dir': ''}, 'model_dir'),
+    ({'backend': 'tflite'}, 'backend'),
+    ({'control_rate': 0.0}, 'control_rate'),
+    ({'control_rate': 'fast'}, 'control_rate'),
+    ({'planner.elites': 400}, 'planner.elites'),
+    ({'receding_blocks': 6}, 'receding_blocks'),
+    ({'image_type': 'h264'}, 'image_type'),
+    ({'command_type': 'cmd_vel'}, 'command_type'),
+    ({'image_timeout': -1.0}, 'image_timeout'),
+    ({'crop_box': [0, 0, 10]}, 'crop_box'),
+    ({'goal_image_path': '/nonexistent/goal.png'}, 'goal_image_path'),
+    ({'unknown_thing': 1}, 'unknown_thing'),
+])
+def test_bad_values_name_the_parameter(values, name):
+    with pytest.raises(ValueError, match=name.replace('.', r'\.')):
+        P.from_values({'model_dir': '/models/m', **values})
+
+
+@pytest.mark.parametrize('values, name', [
+    ({'command_scales': [1.0]}, 'command_scales'),
+    ({'action_low': [0.5, -1.0]}, 'action_low'),
+    ({'rate_limit': [1.0, 1.0, 1.0]}, 'rate_limit'),
+    ({'command_fields': ['linear.x']}, 'command_fields'),
+    ({'plan_timeout': 0.4}, 'plan_timeout'),  # a block takes 5 / 10 Hz = 0.5 s
+])
+def test_model_dependent_errors_name_the_parameter(values, name):
+    with pytest.raises(ValueError, match=name):
+        good(**values).resolve(META)
+
+
+def test_static_change_rejected_dynamic_applied():
+    current = good()
+    with pytest.raises(ValueError, match=r"\['backend'\] are static"):
+        P.check_change(current, {'backend': 'onnxruntime'}, META)
+    updated = P.check_change(current, {'rate_limit': [1.0, 2.0], 'receding_blocks': 2}, META)
+    assert updated.safety_config(META).rate_limit == (1.0, 2.0) and updated.planner.receding_blocks == 2
+    with pytest.raises(ValueError, match='rate_limit'):
+        P.check_change(current, {'rate_limit': [1.0]}, META)
+    assert P.check_change(current, {'backend': 'torch'}, META).model.backend == 'torch'  # unchanged value
+
+
+def _flatten(tree, prefix=''):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f'{prefix}{key}.')
+        else:
+            yield f'{prefix}{key}', value
+
+
+def test_planner_yaml_lists_every_parameter_with_its_default_and_a_comment():
+    text = (ROOT / 'config' / 'planner.yaml').read_text()
+    values = dict(_flatten(yaml.safe_load(text)['/**']['ros__parameters']))
+    assert set(values) == {spec.name for spec in P.SPECS}
+    for spec in P.SPECS:
+        assert values[spec.name] == spec.default, spec.name
+        line = next(l for l in text.splitlines() if l.strip().startswith(spec.name.split('.')[-1] + ':'))
+        assert '#' in line, f'{spec.name} has no comment in planner.yaml'
+
+
+def test_markdown_table_cli():
+    out = subprocess.run([sys.executable, '-m', 'lewm_ros.ros.params', '--markdown'], capture_output=True,
+                         text=True, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[0] == '| Parameter | Type | Default | Unit | Meaning |'
+    assert len(lines) == 2 + len(P.SPECS)
+    assert '| `control_rate` | double (static) | `10.0` | Hz |' in out
+    assert '| `rate_limit` | double_array (dynamic) |' in out
+    assert all(spec.description for spec in P.SPECS)
