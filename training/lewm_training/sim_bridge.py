@@ -1,0 +1,403 @@
+"""ROS-free core of ``sim_node``: a MuJoCo task driven like a robot (episodes, goals, stepping, timing).
+
+* :class:`SimBridge` owns one task: seeded start/goal episodes (the eval protocol's
+  "policy rollout" pairs: start = a random state, goal = the state after ``goal_offset``
+  env steps of the collection policy mix), one env step per call, episode status.
+* :class:`SimLoop` owns the thread that steps it: ``'realtime'`` (one step every
+  ``dt / real_time_factor`` seconds of wall time with the newest command, zero-order hold,
+  zero action once the newest command is older than ``command_timeout_s``) or
+  ``'lockstep'`` (exactly one step per submitted command: the simulation never runs ahead
+  of the controller). Every MuJoCo call (physics and the EGL renderer, whose GL context
+  belongs to one thread) happens on that thread; ROS callbacks only hand it commands and
+  reset requests.
+
+Sim time [s] is ``total env steps * dt``: monotonic across episodes, 0 at start.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from lewm_training.policies import PolicyConfig, make_policy
+from lewm_training.tasks import make_task, task_names
+
+LOG = logging.getLogger('lewm_training.sim_bridge')
+
+MODES = ('realtime', 'lockstep')
+COMMAND_TYPES = ('twist', 'float64_multi_array')
+"""Names shared with the planner's ``command_type`` (lewm_ros.ros.command_mapping)."""
+TWIST_FIELDS = tuple(f'{part}.{axis}' for part in ('linear', 'angular') for axis in 'xyz')
+LOCKSTEP_QUEUE = 1000
+"""Commands buffered in lockstep mode before new ones are dropped (with a warning)."""
+
+
+@dataclass(frozen=True)
+class SimParam:
+    """One sim_node parameter: ROS type name, default, unit ('' = none), meaning."""
+    name: str
+    type: str
+    default: Any
+    unit: str
+    description: str
+
+
+SIM_PARAMS: tuple[SimParam, ...] = (
+    SimParam('task', 'string', 'tworoom', '', 'Task name (lewm_training.tasks registry).'),
+    SimParam('image_size', 'integer', 64, 'px', 'Side S of the square camera image (S x S rgb8).'),
+    SimParam('seed', 'integer', 0, '', 'Seed of the episode sequence (start/goal pairs).'),
+    SimParam('goal_offset', 'integer', 25, 'env steps',
+             'Goal = the state after this many env steps of the collection policy mix from the start.'),
+    SimParam('heuristic_frac', 'double', 0.5, '',
+             'Probability that an episode goal comes from the goal-directed heuristic (else the random walk).'),
+    SimParam('mode', 'string', 'realtime', '', f'Stepping: one of {", ".join(MODES)}.'),
+    SimParam('real_time_factor', 'double', 1.0, '',
+             "realtime: sim seconds per wall second (steps at real_time_factor / dt Hz)."),
+    SimParam('command_timeout', 'double', 0.5, 's',
+             'realtime: apply a zero action when the newest command is older than this (wall time).'),
+    SimParam('command_type', 'string', 'twist', '',
+             f'Command message: one of {", ".join(COMMAND_TYPES)} (topic cmd_vel resp. command).'),
+    SimParam('twist_fields', 'string_array', ['linear.x', 'linear.y'], '',
+             'twist: the Twist field giving each action dim (action[i] = field i, raw action units).'),
+    SimParam('publish_clock', 'bool', True, '', 'Publish /clock (sim time) after every env step.'),
+    SimParam('frame_id', 'string', 'sim_camera', '', 'header.frame_id of the camera messages.'),
+)
+SIM_PARAM_BY_NAME = {p.name: p for p in SIM_PARAMS}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Validated sim_node parameters (see SIM_PARAMS for meanings and units)."""
+    task: str = 'tworoom'
+    image_size: int = 64
+    seed: int = 0
+    goal_offset: int = 25
+    heuristic_frac: float = 0.5
+    mode: str = 'realtime'
+    real_time_factor: float = 1.0
+    command_timeout: float = 0.5
+    command_type: str = 'twist'
+    twist_fields: tuple[str, ...] = ('linear.x', 'linear.y')
+    publish_clock: bool = True
+    frame_id: str = 'sim_camera'
+
+    def __post_init__(self) -> None:
+        def require(name: str, ok: bool, allowed: str) -> None:
+            if not ok:
+                raise ValueError(f'parameter {name}={getattr(self, name)!r} is out of range; allowed: {allowed}')
+        require('task', self.task in task_names(), str(task_names()))
+        require('image_size', 8 <= self.image_size <= 1024, '8..1024 px')
+        require('seed', self.seed >= 0, '>= 0')
+        require('goal_offset', self.goal_offset >= 1, '>= 1 env steps')
+        require('heuristic_frac', 0.0 <= self.heuristic_frac <= 1.0, '[0, 1]')
+        require('mode', self.mode in MODES, str(list(MODES)))
+        require('real_time_factor', math.isfinite(self.real_time_factor) and 0.0 < self.real_time_factor <= 100.0,
+                '(0, 100]')
+        require('command_timeout', math.isfinite(self.command_timeout) and self.command_timeout > 0.0, '> 0 s')
+        require('command_type', self.command_type in COMMAND_TYPES, str(list(COMMAND_TYPES)))
+        require('twist_fields', all(f in TWIST_FIELDS for f in self.twist_fields)
+                and len(set(self.twist_fields)) == len(self.twist_fields),
+                f'distinct Twist fields from {list(TWIST_FIELDS)}')
+        require('frame_id', bool(self.frame_id), 'a non-empty frame name')
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> SimConfig:
+        """name -> value (missing names take their default); unknown names raise ValueError."""
+        unknown = sorted(set(values) - set(SIM_PARAM_BY_NAME))
+        if unknown:
+            raise ValueError(f'unknown sim_node parameter(s) {unknown}; allowed: {sorted(SIM_PARAM_BY_NAME)}')
+        merged = {p.name: values.get(p.name, p.default) for p in SIM_PARAMS}
+        merged['twist_fields'] = tuple(merged['twist_fields'])
+        return cls(**merged)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The simulation after an env step (or a reset).
+
+    pixels: (S, S, 3) uint8 RGB; state: (state_dim,) float32 task state; sim_time_s [s];
+    episode: episode index; step: env steps in this episode; action: (A,) float64 raw action
+    applied in the step (zeros after a reset); distance: to the goal [task units];
+    success: within the task's success threshold now; reached: success at any step so far.
+    """
+    pixels: np.ndarray
+    state: np.ndarray
+    sim_time_s: float
+    episode: int
+    step: int
+    action: np.ndarray
+    distance: float
+    success: bool
+    reached: bool
+
+    def status_json(self) -> str:
+        """The ``~/episode`` status message: episode, step, sim_time, distance, success, reached."""
+        return json.dumps({'episode': self.episode, 'step': self.step, 'sim_time': round(self.sim_time_s, 6),
+                           'distance': self.distance, 'success': self.success, 'reached': self.reached})
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One start/goal pair: index, start_state/goal_state (state_dim,) float32, goal_pixels (S, S, 3) uint8."""
+    index: int
+    start_state: np.ndarray
+    goal_state: np.ndarray
+    goal_pixels: np.ndarray
+
+
+class SimBridge:
+    """One task stepped like a robot (not thread-safe: call it from one thread, see SimLoop).
+
+    Episode ``i`` is a pure function of (seed, i) and the call order: the task is reset with
+    seed ``seed * 1000 + i`` (a random start state), the collection policy mix (drawn from one
+    generator seeded ``seed + 10_000`` for the whole sequence) runs ``goal_offset`` steps from it,
+    the state reached is the goal, and the simulation is put back at the start. That is the
+    start/goal construction of ``lewm-train eval`` without ``--data``.
+    """
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.task = make_task(config.task, image_size=config.image_size, seed=config.seed)
+        self.dt = self.task.dt
+        self.action_dim = self.task.action_dim
+        self._policy_rng = np.random.default_rng(config.seed + 10_000)
+        self._policy_config = PolicyConfig(kind='mix', heuristic_frac=config.heuristic_frac)
+        self._episode: Episode | None = None
+        self._next_index = 0
+        self._total_steps = 0
+        self._step = 0
+        self._reached = False
+        self._last_action = np.zeros(self.action_dim)
+
+    @property
+    def episode(self) -> Episode | None:
+        return self._episode
+
+    @property
+    def sim_time_s(self) -> float:
+        """[s] total env steps * dt."""
+        return self._total_steps * self.dt
+
+    def camera_intrinsics(self) -> tuple[float, float, float, float, bool]:
+        """(fx, fy, cx, cy, orthographic) of the task camera for an S x S image.
+
+        Perspective camera: focal lengths [px] of the pinhole model. Orthographic camera (the
+        top-down views of tworoom/reacher): fx = fy = S / view height [px/m], the image scale
+        (a pinhole K does not describe it; consumers must check ``orthographic``).
+        """
+        model, size = self.task.model, float(self.config.image_size)
+        cam = model.camera(self.task.camera).id
+        fovy = float(model.cam_fovy[cam])
+        orthographic = bool(model.cam_projection[cam] == 1)
+        focal = size / fovy if orthographic else (size / 2.0) / math.tan(math.radians(fovy) / 2.0)
+        return focal, focal, (size - 1.0) / 2.0, (size - 1.0) / 2.0, orthographic
+
+    def new_episode(self) -> Episode:
+        """Draw the next start/goal pair, put the simulation at the start; returns the episode."""
+        index = self._next_index
+        self._next_index += 1
+        self.task.set_goal(None)
+        self.task.reset(seed=self.config.seed * 1000 + index)
+        start = self.task.get_state()
+        _, policy = make_policy(self._policy_config, self.task, self._policy_rng)
+        for _ in range(self.config.goal_offset):
+            self.task.step(policy(self.task))
+        goal = self.task.get_state()
+        self.task.reset(options={'state': start})
+        self.task.set_goal(goal)
+        self._episode = Episode(index, start, goal, self.task.render_state(goal))
+        self._step = 0
+        self._reached = self.task.is_success(start, goal)
+        self._last_action = np.zeros(self.action_dim)
+        return self._episode
+
+    def step(self, action: np.ndarray) -> Frame:
+        """One env step (dt seconds) with raw ``action`` (A,) (clipped to the task bounds)."""
+        if self._episode is None:
+            raise RuntimeError('SimBridge.step before new_episode')
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (self.action_dim,) or not np.all(np.isfinite(action)):
+            raise ValueError(f'action must be {self.action_dim} finite values, got {action.tolist()}')
+        self._last_action = np.clip(action, self.task.action_low, self.task.action_high)
+        self.task.step(self._last_action)
+        self._total_steps += 1
+        self._step += 1
+        return self.frame()
+
+    def frame(self) -> Frame:
+        """The current simulation as a Frame (renders; does not step)."""
+        if self._episode is None:
+            raise RuntimeError('SimBridge.frame before new_episode')
+        obs = self.task.observe()
+        goal = self._episode.goal_state
+        success = self.task.is_success(obs.state, goal)
+        self._reached = self._reached or success
+        return Frame(pixels=obs.pixels, state=obs.state, sim_time_s=self.sim_time_s, episode=self._episode.index,
+                     step=self._step, action=self._last_action.copy(),
+                     distance=self.task.distance(obs.state, goal), success=success, reached=self._reached)
+
+    def close(self) -> None:
+        self.task.close()
+
+
+@dataclass
+class _Reset:
+    done: threading.Event
+    episode: Episode | None = None
+    error: str = ''
+
+
+class SimLoop:
+    """The thread that steps a SimBridge (see the module docstring for the two modes).
+
+    on_episode(Episode) is called after every reset (the first one at start), then
+    on_frame(Frame) with the start frame; on_frame(Frame) after every env step. Both run on
+    the loop thread. ``clock`` is the wall clock [s] used for pacing and command age.
+    """
+
+    def __init__(self, bridge: SimBridge, on_frame: Callable[[Frame], None],
+                 on_episode: Callable[[Episode], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.bridge = bridge
+        self.mode = bridge.config.mode
+        self.period_s = bridge.dt / bridge.config.real_time_factor
+        self.command_timeout_s = bridge.config.command_timeout
+        self._on_frame = on_frame
+        self._on_episode = on_episode
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._latest: tuple[np.ndarray, float] | None = None  # realtime: (action, received [s])
+        self._commands: queue.Queue = queue.Queue(maxsize=LOCKSTEP_QUEUE)  # lockstep: actions and _Reset
+        self._resets: list[_Reset] = []  # realtime: pending reset requests
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.steps = 0
+        self.dropped_commands = 0
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError('SimLoop already started')
+        self._thread = threading.Thread(target=self._run, name='sim_loop', daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread and close the task (its GL context) on it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                LOG.error('sim loop thread did not stop within %.1f s', timeout_s)
+
+    def submit_command(self, action: np.ndarray) -> None:
+        """A raw action (A,) from the controller: realtime keeps the newest, lockstep queues it."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (self.bridge.action_dim,):
+            raise ValueError(f'command has {action.shape[0]} values, the task action_dim is {self.bridge.action_dim}')
+        if self.mode == 'realtime':
+            with self._lock:
+                self._latest = (action, self._clock())
+            return
+        try:
+            self._commands.put_nowait(action)
+        except queue.Full:
+            self.dropped_commands += 1
+            LOG.warning('lockstep command queue full (%d): command dropped', LOCKSTEP_QUEUE)
+
+    def request_reset(self, timeout_s: float = 10.0) -> Episode:
+        """Start the next episode (between two env steps); blocks until done. RuntimeError on failure."""
+        request = _Reset(threading.Event())
+        if self.mode == 'realtime':
+            with self._lock:
+                self._resets.append(request)
+        else:
+            self._commands.put(request, timeout=timeout_s)
+        if not request.done.wait(timeout_s):
+            raise RuntimeError(f'reset not done within {timeout_s} s (is the sim loop running?)')
+        if request.episode is None:
+            raise RuntimeError(f'reset failed: {request.error}')
+        return request.episode
+
+    # ------------------------------------------------------------------ loop thread
+    def _run(self) -> None:
+        try:
+            self._reset()
+            if self.mode == 'realtime':
+                self._run_realtime()
+            else:
+                self._run_lockstep()
+        except BaseException as exc:  # reported, never swallowed: the node checks loop.error
+            self.error = exc
+            LOG.exception('sim loop stopped on an error')
+        finally:
+            self.bridge.close()
+            for request in self._pending_resets():
+                request.error = 'sim loop stopped'
+                request.done.set()
+
+    def _pending_resets(self) -> list[_Reset]:
+        with self._lock:
+            pending, self._resets = self._resets, []
+        while True:
+            try:
+                item = self._commands.get_nowait()
+            except queue.Empty:
+                return pending
+            if isinstance(item, _Reset):
+                pending.append(item)
+
+    def _reset(self, request: _Reset | None = None) -> None:
+        try:
+            episode = self.bridge.new_episode()
+        except Exception as exc:
+            if request is None:
+                raise
+            request.error = str(exc)
+            request.done.set()
+            return
+        self._on_episode(episode)
+        self._on_frame(self.bridge.frame())
+        if request is not None:
+            request.episode = episode
+            request.done.set()
+
+    def _run_realtime(self) -> None:
+        next_tick = self._clock() + self.period_s
+        while not self._stop.is_set():
+            delay = next_tick - self._clock()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            now = self._clock()
+            # A late tick is taken at once; more than one period late: drop the backlog, keep the rate.
+            next_tick = next_tick + self.period_s if next_tick + self.period_s > now else now + self.period_s
+            with self._lock:
+                resets, self._resets = self._resets, []
+                latest = self._latest
+            for request in resets:
+                self._reset(request)
+            action = np.zeros(self.bridge.action_dim)
+            if latest is not None and now - latest[1] <= self.command_timeout_s:
+                action = latest[0]
+            self._step(action)
+
+    def _run_lockstep(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._commands.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(item, _Reset):
+                self._reset(item)
+            else:
+                self._step(item)
+
+    def _step(self, action: np.ndarray) -> None:
+        frame = self.bridge.step(action)
+        self.steps += 1
+        self._on_frame(frame)
