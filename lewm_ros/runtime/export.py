@@ -197,6 +197,19 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input
     tmp.replace(path)
 
 
+def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
+    """Write the output shape into the graph (the tracer leaves reshaped axes unnamed-dynamic)."""
+    import onnx
+    model = onnx.load(str(path))
+    (output,) = [o for o in model.graph.output if o.name == name]
+    for axis, value in zip(output.type.tensor_type.shape.dim, dims):
+        if isinstance(value, str):
+            axis.dim_param = value
+        else:
+            axis.dim_value = value
+    onnx.save(model, str(path))
+
+
 def _check(path: Path) -> None:
     import onnx
     try:
@@ -250,6 +263,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
         path = out_dir / ENCODER_FILE
         _export(encoder, (pixels,), path, ENCODER_INPUTS, ENCODER_OUTPUTS, opset,
                 dynamic_axes={'pixels': {0: 'batch'}, 'latents': {0: 'batch'}})
+        _declare_output_shape(path, ENCODER_OUTPUTS[0], ['batch', latent])
         _check(path)
         # Verify at a batch other than the traced one: the dynamic axis must really be dynamic.
         probe = torch.randn(3, 3, size, size, generator=gen)
