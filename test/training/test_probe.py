@@ -1,0 +1,128 @@
+"""lewm-train probe: ridge / MLP probes on synthetic latents, and an end-to-end run on a real
+(tiny) collected TwoRoom dataset with a random-weight compact model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lewm_ros.model import LeWM, ModelMetadata, compact_config, save_model_dir
+from lewm_training import cli
+from lewm_training.collect import CollectConfig, collect
+from lewm_training.policies import PolicyConfig
+from lewm_training.probe import (MLPProbeConfig, ProbeConfig, fit_mlp, fit_ridge, probe_metrics, state_names)
+
+
+def _linear_data(rng, n, d=32, q=3, noise=0.01):
+    z = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.normal(size=d)
+    weight = rng.normal(size=(d, q))
+    return z, z @ weight + 2.0 + noise * (z @ weight).std(axis=0) * rng.normal(size=(n, q))
+
+
+def test_ridge_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    z, y = _linear_data(rng, 1200)
+    probe = fit_ridge(z[:800], y[:800])
+    metrics = probe_metrics(y[800:], probe.predict(z[800:]), ['a', 'b', 'c'])
+    for m in metrics.values():
+        assert m['pearson_r'] > 0.99 and m['r2'] > 0.98
+    assert probe.alpha < 1e-2  # little noise: leave-one-out picks a small penalty
+
+
+def test_ridge_finds_nothing_in_noise():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(1200, 32))
+    y = rng.normal(size=(1200, 2))
+    probe = fit_ridge(z[:800], y[:800])
+    for m in probe_metrics(y[800:], probe.predict(z[800:]), ['a', 'b']).values():
+        assert abs(m['pearson_r']) < 0.15 and m['r2'] < 0.02
+    assert probe.alpha >= 1.0  # leave-one-out shrinks a useless probe
+
+
+def test_ridge_matches_the_normal_equations():
+    rng = np.random.default_rng(2)
+    z, y = _linear_data(rng, 200, d=8, q=2, noise=0.5)
+    alpha = 0.05
+    probe = fit_ridge(z, y, alpha)
+    x = (z - z.mean(0)) / z.std(0)
+    weight = np.linalg.solve(x.T @ x / len(x) + alpha * np.eye(8), x.T @ (y - y.mean(0)) / len(x))
+    np.testing.assert_allclose(probe.weight, weight, rtol=1e-9, atol=1e-12)
+    assert probe.alpha == alpha
+
+
+def test_mlp_probe_fits_a_nonlinear_map_a_linear_one_cannot():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(3)
+    z = rng.uniform(-2, 2, size=(1500, 4))
+    y = np.stack([np.sin(2 * z[:, 0]), z[:, 1] ** 2], axis=1)
+    mlp = fit_mlp(z[:1000], y[:1000], MLPProbeConfig(hidden=64, epochs=30, batch_size=32, lr=3e-3))
+    ridge = fit_ridge(z[:1000], y[:1000])
+    m_mlp = probe_metrics(y[1000:], mlp.predict(z[1000:]), ['sin', 'sq'])
+    m_ridge = probe_metrics(y[1000:], ridge.predict(z[1000:]), ['sin', 'sq'])
+    assert m_mlp['sin']['r2'] > 0.9 and m_mlp['sq']['r2'] > 0.9
+    assert m_ridge['sq']['r2'] < 0.1
+
+
+def test_probe_metrics_values():
+    y = np.array([[0.0], [1.0], [2.0], [3.0]])
+    assert probe_metrics(y, y, ['v']) == {'v': {'pearson_r': 1.0, 'r2': 1.0}}
+    m = probe_metrics(y, -y, ['v'])['v']
+    assert m['pearson_r'] == pytest.approx(-1.0) and m['r2'] == pytest.approx(1 - 4 * 14 / 5)
+    assert np.isnan(probe_metrics(y, np.ones_like(y), ['v'])['v']['pearson_r'])
+    with pytest.raises(ValueError, match='names'):
+        probe_metrics(y, y, ['a', 'b'])
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match='val_frac'):
+        ProbeConfig(val_frac=1.0)
+    with pytest.raises(ValueError, match='ridge_alpha'):
+        ProbeConfig(ridge_alpha=-1.0)
+    with pytest.raises(ValueError, match='mlp.epochs'):
+        MLPProbeConfig(epochs=0)
+    with pytest.raises(ValueError, match='alpha'):
+        fit_ridge(np.zeros((4, 2)), np.zeros((4, 1)), alpha=-1.0)
+
+
+def test_state_names():
+    assert state_names('tworoom', 4) == ['x', 'y', 'vx', 'vy']
+    assert state_names('unknown', 2) == ['state_0', 'state_1']
+
+
+@pytest.fixture(scope='module')
+def tiny_model_and_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('probe')
+    torch.manual_seed(0)
+    meta = ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0.0, 0.0],
+                         action_std=[0.5, 0.5], action_low=[-1.0, -1.0], action_high=[1.0, 1.0],
+                         task='tworoom', preset='compact')
+    save_model_dir(LeWM(compact_config()).eval(), root / 'model', meta)
+    collect(CollectConfig(task='tworoom', episodes=4, steps=20, image_size=64, episodes_per_shard=2,
+                          policy=PolicyConfig(kind='mix')), root / 'data', workers=1)
+    return root
+
+
+def test_probe_cli_end_to_end(tiny_model_and_data):
+    torch.set_num_threads(1)
+    root = tiny_model_and_data
+    out = root / 'out' / 'probe.json'
+    rc = cli.main(['probe', '--model-dir', str(root / 'model'), '--data', str(root / 'data'),
+                   '--episodes-val', '3', '--mlp', '--mlp-epochs', '2', '--mlp-hidden', '16',
+                   '--device', 'cpu', '--out', str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report['task'] == 'tworoom' and report['names'] == ['x', 'y', 'vx', 'vy']
+    assert report['val_episodes'] == [3] and report['train_episodes'] == [0, 1, 2]
+    assert report['n_train_frames'] == 63 and report['n_val_frames'] == 21 and report['latent_dim'] == 64
+    for kind in ('ridge', 'mlp'):
+        for name in report['names']:
+            m = report['metrics'][kind][name]
+            assert np.isfinite(m['r2']) and -1.0 <= m['pearson_r'] <= 1.0
+    assert out.with_suffix('.png').stat().st_size > 10_000
+
+
+def test_probe_cli_rejects_unknown_quantity(tiny_model_and_data):
+    root = tiny_model_and_data
+    rc = cli.main(['probe', '--model-dir', str(root / 'model'), '--data', str(root / 'data'),
+                   '--quantities', 'z', '--device', 'cpu', '--out', str(root / 'bad.json')])
+    assert rc == 2 and not (root / 'bad.json').exists()
