@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.model.predictor import ConditionalBlock, modulate
+from lewm_ros.model.predictor import ConditionalBlock
 
 
 @dataclass(frozen=True)
@@ -155,19 +155,28 @@ class NaiveRolloutCost(_CostBase):
         return self._total(preds, candidates, goal)
 
 
+def _modulation(block: ConditionalBlock, cond: torch.Tensor) -> torch.Tensor:
+    """AdaLN modulation of SiLU'd conditioning (..., C) -> (..., 6C) chunks (shift_a, 1 + scale_a,
+    gate_a, shift_m, 1 + scale_m, gate_m): the "1 +" of ``modulate`` folded into the bias, once."""
+    linear = block.adaLN_modulation[1]
+    dim = cond.shape[-1]
+    one = torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0], dtype=cond.dtype, device=cond.device)
+    return F.linear(cond, linear.weight, linear.bias + one.repeat_interleave(dim))
+
+
 def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
                   past: tuple[torch.Tensor, torch.Tensor] | None, out_tokens: int
                   ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """One AdaLN-zero block on new tokens that follow cached ones.
 
-    x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their AdaLN modulation; past: keys/values of
-    the earlier tokens of the window (B|1, h, P, d) or None; out_tokens: how many trailing new
-    tokens need the block output (0 = keys/values only).
+    x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulation`;
+    past: keys/values of the earlier tokens of the window (B|1, h, P, d) or None; out_tokens: how
+    many trailing new tokens need the block output (0 = keys/values only).
     Returns (output (B, out_tokens, C) or None, keys (B, h, P+T, d), values (B, h, P+T, d)).
     """
     attn = block.attn
     shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
-    h = attn.norm(modulate(block.norm1(x), shift_a, scale_a))                         # (B, T, C)
+    h = attn.norm(torch.addcmul(shift_a, block.norm1(x), scale_a))                  # (B, T, C)
     weight = attn.to_qkv.weight                                                      # (3*inner, C)
     inner = weight.shape[0] // 3
     b, t = h.shape[0], h.shape[1]
@@ -189,8 +198,9 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
     y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)               # (B, h, out, d)
     y = attn.to_out(y.transpose(1, 2).reshape(y.shape[0], out_tokens, -1))          # (B, out, C)
     sl = slice(t - out_tokens, t)
-    x = x[:, sl] + gate_a[:, sl] * y
-    return x + gate_m[:, sl] * block.mlp(modulate(block.norm2(x), shift_m[:, sl], scale_m[:, sl])), keys, values
+    x = torch.addcmul(x[:, sl], gate_a[:, sl], y)
+    y = block.mlp(torch.addcmul(shift_m[:, sl], block.norm2(x), scale_m[:, sl]))
+    return torch.addcmul(x, gate_m[:, sl], y), keys, values
 
 
 class RolloutCost(_CostBase):
@@ -213,11 +223,11 @@ class RolloutCost(_CostBase):
 
         # AdaLN modulation once per distinct (block, action): candidates (N, H, 6C), executed (k-1, 6C).
         cond_cand = F.silu(tr.cond_proj(model.encode_actions(candidates)))            # (N, H, C)
-        mod_cand = [blk.adaLN_modulation[1](cond_cand) for blk in layers]
+        mod_cand = [_modulation(blk, cond_cand) for blk in layers]
         mod_exec = None
         if k > 1:
             cond_exec = F.silu(tr.cond_proj(model.encode_actions(history_blocks.unsqueeze(0))[0]))  # (k-1, C)
-            mod_exec = [blk.adaLN_modulation[1](cond_exec) for blk in layers]
+            mod_exec = [_modulation(blk, cond_exec) for blk in layers]
 
         preds: list[torch.Tensor] = []
         cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
