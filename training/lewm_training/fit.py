@@ -299,10 +299,11 @@ class Trainer:
                  'emb rank %.1f/%d, std min %.3f mean %.3f', self.step, self.cfg.steps, row['loss'], row['pred'],
                  row['sigreg'], row['lr'], row['grad_norm'], row['steps_per_s'], format_duration(remaining),
                  stats.effective_rank, stats.dim, stats.min_std, stats.mean_std)
-        if stats.effective_rank < self.cfg.rank_warn_frac * stats.dim:
-            LOG.warning('possible representation collapse at step %d: embedding effective rank %.1f < %.2f x D=%d '
-                        '(min per-dim std %.3g); consider a larger lam (SIGReg weight, now %g)', self.step,
-                        stats.effective_rank, self.cfg.rank_warn_frac, stats.dim, stats.min_std, self.cfg.lam)
+        if stats.effective_rank < self.cfg.rank_warn_frac * stats.dim or stats.mean_std < self.cfg.std_warn:
+            LOG.warning('possible representation collapse at step %d: embedding effective rank %.1f (warn below '
+                        '%.2f x D=%d), per-dim std mean %.3g min %.3g (warn below %g); consider a larger lam '
+                        '(SIGReg weight, now %g)', self.step, stats.effective_rank, self.cfg.rank_warn_frac,
+                        stats.dim, stats.mean_std, stats.min_std, self.cfg.std_warn, self.cfg.lam)
 
     def _checkpoint(self, due_val: bool, due_ckpt: bool, val_csv: CsvLog | None, board: TensorBoard | None) -> None:
         """Validation and/or checkpoint + export, on the main rank, with a BatchNorm-recalibrated
@@ -401,6 +402,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='train windows for BatchNorm recalibration before each export (0: off)')
     arg('--rank-warn-frac', type=float, default=defaults['rank_warn_frac'],
         help='warn when the embedding effective rank drops below this fraction of D')
+    arg('--std-warn', type=float, default=defaults['std_warn'],
+        help='warn when the mean per-dimension embedding std drops below this')
     arg('--no-tensorboard', dest='tensorboard', action='store_false')
     arg('--no-progress', dest='progress', action='store_false', help='no tqdm bar')
     arg('--no-resume', dest='resume', action='store_false', help='refuse to continue an existing checkpoint')

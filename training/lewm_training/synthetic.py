@@ -179,3 +179,20 @@ class SyntheticWindows(Dataset):
                       torch.from_numpy(acts.reshape(self.frames, -1).copy()),
                       torch.from_numpy(self.data.states[episode][frames]), episode, start)
 
+
+
+def tiny_model_config(image_size: int = 32, action_dim: int = 2, frameskip: int = 5, history: int = 3,
+                      dropout: float = 0.0) -> 'LeWMConfig':
+    """A ~50k-parameter LeWM (ViT 2 x 32 wide on 8 px patches, latent D = 16, one predictor block)
+    for tests and CI smoke runs on this data; the architecture is LeWM's, only narrower."""
+    from lewm_ros.model.config import (ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig,
+                                       ProjectorConfig)
+    block = action_dim * frameskip
+    return LeWMConfig(
+        encoder=EncoderConfig(size='custom', patch_size=8, image_size=image_size, hidden_size=32,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
+        predictor=PredictorConfig(num_frames=history, depth=1, heads=2, dim_head=16, mlp_dim=64, input_dim=16,
+                                  hidden_dim=32, output_dim=16, dropout=dropout),
+        action_encoder=ActionEncoderConfig(input_dim=block, smoothed_dim=block, emb_dim=16, mlp_scale=2),
+        projector=ProjectorConfig(input_dim=32, hidden_dim=64, output_dim=16),
+        pred_proj=ProjectorConfig(input_dim=16, hidden_dim=64, output_dim=16))

@@ -23,7 +23,8 @@ DEFAULT_LR = {'paper': 5e-5, 'compact': 5e-4}
 #: Fields a resumed run may change (they do not alter the optimisation trajectory; ``steps``
 #: changes the cosine schedule and is allowed with a warning).
 RESUME_MUTABLE = frozenset({'steps', 'checkpoint_every', 'val_every', 'log_every', 'num_workers', 'progress',
-                            'tensorboard', 'threads', 'resume', 'bn_recal_windows', 'val_batches'})
+                            'tensorboard', 'threads', 'resume', 'bn_recal_windows', 'val_batches',
+                            'rank_warn_frac', 'std_warn'})
 
 
 @dataclass
@@ -45,7 +46,9 @@ class TrainConfig:
     num_workers: DataLoader workers per rank; threads: torch CPU threads (0: torch default);
     log_every / val_every / checkpoint_every [steps]; val_batches: batches per validation;
     bn_recal_windows: train windows used to recalibrate BatchNorm statistics before each export;
-    rank_warn_frac: warn when the embedding effective rank < rank_warn_frac * D;
+    rank_warn_frac: warn when the embedding effective rank < rank_warn_frac * D (a rank is
+    scale-free, so it misses a collapse to a point); std_warn: warn when the mean per-dimension std
+    of the embeddings < std_warn (SIGReg's target is 1; without it they shrink towards a point);
     tensorboard: write TensorBoard events when the package is installed; progress: tqdm bar;
     resume: continue from ``out/checkpoint.pt`` when present (else refuse to overwrite it).
     """
@@ -78,6 +81,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     bn_recal_windows: int = 512
     rank_warn_frac: float = 0.25
+    std_warn: float = 0.05
     tensorboard: bool = True
     progress: bool = True
     resume: bool = True
@@ -113,6 +117,7 @@ class TrainConfig:
         _check('lam', self.lam, '[0, 10]', 0 <= self.lam <= 10)
         _check('val_frac', self.val_frac, '[0, 1)', 0 <= self.val_frac < 1)
         _check('rank_warn_frac', self.rank_warn_frac, '[0, 1]', 0 <= self.rank_warn_frac <= 1)
+        _check('std_warn', self.std_warn, '>= 0', self.std_warn >= 0)
 
     # ----- schedule ------------------------------------------------------------------------
     def lr_factor(self, step: int) -> float:
