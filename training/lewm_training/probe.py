@@ -251,9 +251,11 @@ def gather_frames(dataset, episodes: np.ndarray, stride: int, max_frames: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Frames of ``episodes`` (every ``stride``-th, at most ``max_frames`` drawn at random) ->
     (pixels (N, S, S, 3) uint8, state (N, state_dim) float32)."""
-    pairs = np.concatenate([np.stack([np.full(len(f), ep), f], axis=1)
-                            for ep in episodes for f in [np.arange(0, dataset.lengths[ep], stride)]]
-                           or [np.zeros((0, 2), np.int64)])
+    pairs = [np.zeros((0, 2), np.int64)]                                    # (episode, frame) rows
+    for ep in episodes:
+        frames = np.arange(0, dataset.lengths[ep], stride)
+        pairs.append(np.stack([np.full(len(frames), ep), frames], axis=1))
+    pairs = np.concatenate(pairs)
     if len(pairs) > max_frames:
         pairs = pairs[np.sort(rng.choice(len(pairs), max_frames, replace=False))]
     pixels, state = [], []
