@@ -19,13 +19,17 @@ from lewm_ros.model.metadata import ModelMetadata
 CONFIG_FILE = 'config.json'
 WEIGHT_FILES = ('weights.pt', 'weights.safetensors')
 
-# transformers 5.x ViT parameter names -> 4.x names (the layout of lewm_ros.model.vit).
-_HF5_TO_HF4 = [
-    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.q_proj\.'), r'encoder.encoder.layer.\1.attention.attention.query.'),
-    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.k_proj\.'), r'encoder.encoder.layer.\1.attention.attention.key.'),
-    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.v_proj\.'), r'encoder.encoder.layer.\1.attention.attention.value.'),
-    (re.compile(r'^encoder\.encoder\.layers?\.(\d+)\.attention\.o_proj\.'), r'encoder.encoder.layer.\1.attention.output.dense.'),
-]
+# transformers 5.x ViT parameter names -> 4.x names (the layout of lewm_ros.model.vit); verified
+# against ViTModel state dicts of transformers 4.57 and 5.17 (test/fixtures/reference).
+_HF5_TO_HF4 = [(re.compile(r'^encoder\.layers\.(\d+)\.' + new + r'\.'), r'encoder.encoder.layer.\1.' + old + '.')
+               for new, old in (('attention.q_proj', 'attention.attention.query'),
+                                ('attention.k_proj', 'attention.attention.key'),
+                                ('attention.v_proj', 'attention.attention.value'),
+                                ('attention.o_proj', 'attention.output.dense'),
+                                ('mlp.fc1', 'intermediate.dense'),
+                                ('mlp.fc2', 'output.dense'),
+                                ('layernorm_before', 'layernorm_before'),
+                                ('layernorm_after', 'layernorm_after'))]
 
 
 class CheckpointError(ValueError):

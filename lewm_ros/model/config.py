@@ -34,7 +34,9 @@ class EncoderConfig:
     image_size: input side [px] (square); patch_size: patch side [px];
     hidden_size: token width; num_hidden_layers: transformer depth;
     num_attention_heads: heads; intermediate_size: MLP width;
-    layer_norm_eps: HF ViT default 1e-12; size: the reference's size name.
+    layer_norm_eps: HF ViT default 1e-12; size: the reference's size name;
+    pretrained / use_mask_token: reference flags (weights always come from the checkpoint;
+    a mask token is not supported).
     """
     size: str = 'tiny'
     patch_size: int = 14
@@ -44,8 +46,12 @@ class EncoderConfig:
     num_attention_heads: int = 3
     intermediate_size: int = 768
     layer_norm_eps: float = 1e-12
+    pretrained: bool = False
+    use_mask_token: bool = False
 
     def __post_init__(self) -> None:
+        if self.use_mask_token:
+            raise ValueError('encoder.use_mask_token=true is not supported (LeWM encoders have no mask token)')
         _check_positive('encoder', patch_size=self.patch_size, image_size=self.image_size,
                         hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
                         num_attention_heads=self.num_attention_heads,
@@ -95,7 +101,8 @@ class PredictorConfig:
 class ActionEncoderConfig:
     """Action-block encoder: Conv1d(k=1) input_dim->smoothed_dim, then
     Linear smoothed_dim -> mlp_scale*emb_dim, SiLU, Linear -> emb_dim.
-    input_dim = frameskip x raw action dim (one block)."""
+    input_dim = frameskip x raw action dim (one block); smoothed_dim and mlp_scale default to the
+    reference's 10 and 4 (published configs omit them)."""
     input_dim: int = 10
     smoothed_dim: int = 10
     emb_dim: int = 192
@@ -106,16 +113,25 @@ class ActionEncoderConfig:
                         emb_dim=self.emb_dim, mlp_scale=self.mlp_scale)
 
 
+#: reference ``norm_fn`` targets -> ProjectorConfig.norm
+NORM_TARGETS = {'torch.nn.BatchNorm1d': 'batchnorm', 'torch.nn.LayerNorm': 'layernorm'}
+
+
 @dataclass
 class ProjectorConfig:
-    """MLP head: Linear input_dim->hidden_dim, BatchNorm1d, GELU, Linear -> output_dim."""
+    """MLP head: Linear input_dim->hidden_dim, norm, GELU, Linear -> output_dim.
+
+    norm: 'batchnorm' (the reference's default, BatchNorm1d), 'layernorm' or 'none'."""
     input_dim: int = 192
     hidden_dim: int = 2048
     output_dim: int = 192
+    norm: str = 'batchnorm'
 
     def __post_init__(self) -> None:
         _check_positive('projector', input_dim=self.input_dim, hidden_dim=self.hidden_dim,
                         output_dim=self.output_dim)
+        if self.norm not in ('batchnorm', 'layernorm', 'none'):
+            raise ValueError(f"projector.norm must be 'batchnorm', 'layernorm' or 'none', got {self.norm!r}")
 
 
 @dataclass
@@ -159,21 +175,29 @@ class LeWMConfig:
                            num_attention_heads=enc.num_attention_heads, intermediate_size=enc.intermediate_size)
         if enc.layer_norm_eps != 1e-12:
             encoder['layer_norm_eps'] = enc.layer_norm_eps
+        encoder.update(pretrained=False, use_mask_token=False)
         return {
             'encoder': encoder,
             'predictor': dataclasses.asdict(self.predictor),
             'action_encoder': dataclasses.asdict(self.action_encoder),
-            'projector': dataclasses.asdict(self.projector),
-            'pred_proj': dataclasses.asdict(self.pred_proj),
+            'projector': _projector_to_reference(self.projector),
+            'pred_proj': _projector_to_reference(self.pred_proj),
         }
 
     @classmethod
     def from_reference_dict(cls, data: dict[str, Any]) -> 'LeWMConfig':
-        """Parse a reference ``config.json``; unknown keys inside a section are an error
-        (they would silently change the architecture), ``_target_`` keys are ignored."""
+        """Parse a reference ``config.json`` (published checkpoints, le-wm training runs, ours).
+
+        Hydra keys (``_target_``, ``_partial_``) are ignored; ``projector.norm_fn`` gives the norm;
+        top-level keys other than the five sections must be in TOP_LEVEL_EXTRAS. Unknown keys inside
+        a section are an error: they would silently change the architecture."""
         if not isinstance(data, dict):
             raise ValueError(f'config must be a JSON object, got {type(data).__name__}')
-        missing = [s for s in ('encoder', 'predictor', 'action_encoder', 'projector', 'pred_proj') if s not in data]
+        extra = sorted(k for k in data if k not in SECTIONS and not k.startswith('_') and k not in TOP_LEVEL_EXTRAS)
+        if extra:
+            raise ValueError(f'config has unknown top-level key(s) {extra}; known: {sorted(SECTIONS)} + '
+                             f'{sorted(TOP_LEVEL_EXTRAS)}')
+        missing = [s for s in SECTIONS if s not in data]
         if missing:
             raise ValueError(f'config is missing section(s) {missing}')
         enc = _section(data, 'encoder', EncoderConfig)
@@ -189,8 +213,35 @@ class LeWMConfig:
         return cls(encoder=EncoderConfig(**enc),
                    predictor=PredictorConfig(**_section(data, 'predictor', PredictorConfig)),
                    action_encoder=ActionEncoderConfig(**_section(data, 'action_encoder', ActionEncoderConfig)),
-                   projector=ProjectorConfig(**_section(data, 'projector', ProjectorConfig)),
-                   pred_proj=ProjectorConfig(**_section(data, 'pred_proj', ProjectorConfig)))
+                   projector=_projector_from_reference(data, 'projector'),
+                   pred_proj=_projector_from_reference(data, 'pred_proj'))
+
+
+SECTIONS = ('encoder', 'predictor', 'action_encoder', 'projector', 'pred_proj')
+#: top-level keys le-wm training runs write beside the sections (informational, not architecture)
+TOP_LEVEL_EXTRAS = frozenset({'embed_dim', 'history_size'})
+
+
+def _projector_to_reference(cfg: ProjectorConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {'input_dim': cfg.input_dim, 'hidden_dim': cfg.hidden_dim, 'output_dim': cfg.output_dim}
+    targets = {v: k for k, v in NORM_TARGETS.items()}
+    out['norm_fn'] = {'_target_': targets[cfg.norm], '_partial_': True} if cfg.norm != 'none' else None
+    return out
+
+
+def _projector_from_reference(data: dict[str, Any], name: str) -> ProjectorConfig:
+    section = dict(data[name])
+    norm_fn = section.pop('norm_fn', {'_target_': 'torch.nn.BatchNorm1d'})
+    if norm_fn is None:
+        norm = 'none'
+    elif isinstance(norm_fn, str):
+        norm = norm_fn
+    else:
+        target = dict(norm_fn).get('_target_', '')
+        if target not in NORM_TARGETS:
+            raise ValueError(f'{name}.norm_fn target {target!r} is not supported; known: {sorted(NORM_TARGETS)}')
+        norm = NORM_TARGETS[target]
+    return ProjectorConfig(**_section({name: section}, name, ProjectorConfig), norm=norm)
 
 
 def _section(data: dict[str, Any], name: str, kind: type) -> dict[str, Any]:
@@ -205,8 +256,7 @@ def _section(data: dict[str, Any], name: str, kind: type) -> dict[str, Any]:
 def paper_config(action_dim: int = 2, frameskip: int = 5) -> LeWMConfig:
     """The published LeWM sizes: ViT-Tiny/14 at 224 px, 6-block predictor (18,034,478 parameters
     for a 2-D action and frameskip 5)."""
-    block = action_dim * frameskip
-    return LeWMConfig(action_encoder=ActionEncoderConfig(input_dim=block, smoothed_dim=block))
+    return LeWMConfig(action_encoder=ActionEncoderConfig(input_dim=action_dim * frameskip))
 
 
 def compact_config(action_dim: int = 2, frameskip: int = 5) -> LeWMConfig:
@@ -220,7 +270,7 @@ def compact_config(action_dim: int = 2, frameskip: int = 5) -> LeWMConfig:
                               num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
         predictor=PredictorConfig(num_frames=3, depth=3, heads=4, dim_head=32, mlp_dim=512,
                                   input_dim=latent, hidden_dim=128, output_dim=latent, dropout=0.1),
-        action_encoder=ActionEncoderConfig(input_dim=block, smoothed_dim=block, emb_dim=latent, mlp_scale=4),
+        action_encoder=ActionEncoderConfig(input_dim=block, emb_dim=latent, mlp_scale=4),
         projector=ProjectorConfig(input_dim=128, hidden_dim=512, output_dim=latent),
         pred_proj=ProjectorConfig(input_dim=latent, hidden_dim=512, output_dim=latent),
     )

@@ -29,16 +29,19 @@ class ActionEncoder(nn.Module):
 
 
 class Projector(nn.Module):
-    """Linear -> BatchNorm1d -> GELU -> Linear, applied to (..., input_dim) -> (..., output_dim).
+    """Linear -> BatchNorm1d (or LayerNorm / none, per config) -> GELU -> Linear,
+    applied to (..., input_dim) -> (..., output_dim).
 
     The BatchNorm matters: the ViT ends in LayerNorm, which would otherwise fight SIGReg.
     """
 
     def __init__(self, cfg: ProjectorConfig) -> None:
         super().__init__()
+        norm = {'batchnorm': lambda: nn.BatchNorm1d(cfg.hidden_dim), 'layernorm': lambda: nn.LayerNorm(cfg.hidden_dim),
+                'none': nn.Identity}[cfg.norm]()
         self.net = nn.Sequential(
             nn.Linear(cfg.input_dim, cfg.hidden_dim),
-            nn.BatchNorm1d(cfg.hidden_dim),
+            norm,
             nn.GELU(),
             nn.Linear(cfg.hidden_dim, cfg.output_dim),
         )

@@ -87,9 +87,11 @@ def test_safetensors_weights_load(model_dir):
 
 
 def test_hf5_encoder_names_are_mapped():
-    keys = {'encoder.encoder.layers.3.attention.q_proj.weight': 0, 'predictor.pos_embedding': 1}
+    keys = {'encoder.layers.3.attention.q_proj.weight': 0, 'encoder.layers.0.mlp.fc2.bias': 0,
+            'predictor.pos_embedding': 1}
     assert set(to_reference_keys({k: torch.zeros(1) for k in keys})) == {
-        'encoder.encoder.layer.3.attention.attention.query.weight', 'predictor.pos_embedding'}
+        'encoder.encoder.layer.3.attention.attention.query.weight', 'encoder.encoder.layer.0.output.dense.bias',
+        'predictor.pos_embedding'}
 
 
 def test_metadata_block_normalisation_round_trip():

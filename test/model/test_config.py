@@ -29,7 +29,8 @@ def test_reference_dict_round_trip():
         config = preset(name)
         data = json.loads(json.dumps(config.to_reference_dict()))
         assert LeWMConfig.from_reference_dict(data) == config
-    assert set(preset('paper').to_reference_dict()['encoder']) == {'size', 'patch_size', 'image_size'}
+    assert set(preset('paper').to_reference_dict()['encoder']) == {'size', 'patch_size', 'image_size', 'pretrained',
+                                                                  'use_mask_token'}
 
 
 def test_bad_values_name_the_field():
