@@ -1,0 +1,152 @@
+"""lewm-run: params-file checks, and the real console entry point in a subprocess over real topics."""
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lewm_ros.ros.runner import RunConfig, read_params_file
+
+rclpy = pytest.importorskip('rclpy')
+
+from geometry_msgs.msg import Twist  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+
+def test_params_file_layout_errors_name_the_key(tmp_path):
+    good = tmp_path / 'good.yaml'
+    good.write_text('/**:\n  ros__parameters: {a: 1}\nns:\n  sim_node:\n    ros__parameters: {seed: 2}\n')
+    assert read_params_file(good) == {'/**': {'a': 1}, 'ns/sim_node': {'seed': 2}}
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('sim_node:\n  ros__parameters: {seed: 2}\n  seed: 3\n')
+    with pytest.raises(ValueError, match="'sim_node' must hold only a ros__parameters mapping"):
+        read_params_file(bad)
+    bad.write_text('sim_node: 3\n')
+    with pytest.raises(ValueError, match="'sim_node' must be a mapping"):
+        read_params_file(bad)
+    with pytest.raises(ValueError, match='does not exist'):
+        read_params_file(tmp_path / 'missing.yaml')
+
+
+def test_run_config_validates_and_user_remaps_come_first(tmp_path):
+    with pytest.raises(ValueError, match='nodes='):
+        RunConfig(tmp_path, nodes=('camera_node',))
+    with pytest.raises(ValueError, match="'from:=to'"):
+        RunConfig(tmp_path, nodes=('sim_node',), remaps=('image/foo',))
+    config = RunConfig(tmp_path / 'p.yaml', nodes=('planner_node', 'sim_node'), cmd_topic='/robot/cmd',
+                       remaps=('planner_node:image:=/x',), params=('model_dir:=/m',))
+    args = config.ros_args()
+    rules = [args[i + 1] for i, a in enumerate(args) if a == '-r']
+    assert rules[0] == 'planner_node:image:=/x'  # rcl applies the first matching rule
+    assert {'planner_node:cmd:=/robot/cmd', 'sim_node:cmd_vel:=/robot/cmd', 'sim_node:command:=/robot/cmd',
+            'planner_node:~/goal_image:=/sim_node/goal_image'} <= set(rules)
+    assert args[args.index('-p') + 1] == 'model_dir:=/m'
+
+
+def _env(domain_id):
+    return {**os.environ, 'ROS_DOMAIN_ID': str(domain_id), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+            'PYTHONUNBUFFERED': '1'}
+
+
+class _Probe:
+    """A node in its own context (domain_id) and executor, spun from the test."""
+
+    def __init__(self, domain_id):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node('runner_probe', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, cond, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not cond():
+            self.executor.spin_once(timeout_sec=0.05)
+        return cond()
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def _stop(process):
+    process.send_signal(signal.SIGINT)
+    try:
+        out, _ = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        pytest.fail(f'lewm-run did not stop on SIGINT:\n{out}')
+    return process.returncode, out
+
+
+def test_runner_starts_sim_node_from_yaml_with_remap_and_stops_on_sigint(tmp_path):
+    params = tmp_path / 'sim.yaml'
+    params.write_text('sim_node:\n  ros__parameters:\n    image_size: 32\n    real_time_factor: 2.0\n')
+    process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--sim-only',
+                                '--camera-topic', '/runner_cam'], env=_env(70), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    probe = _Probe(70)
+    images = []
+    probe.node.create_subscription(Image, '/runner_cam', lambda m: images.append((time.monotonic(), m)),
+                              qos_profile_sensor_data)
+    try:
+        assert probe.spin_until(lambda: len(images) >= 3, 30.0), 'no image from lewm-run'
+        first = len(images)
+        probe.spin_until(lambda: False, 1.5)
+        stamps = [t for t, _ in images[first - 1:]]
+        rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+        assert 17.0 < rate < 23.0, rate  # real_time_factor 2 x (1 / 0.1 s) from the YAML
+        assert (images[-1][1].width, images[-1][1].height) == (32, 32)  # image_size from the YAML
+    finally:
+        probe.close()
+        rc, out = _stop(process)
+    assert rc == 0, out
+    assert 'stopped cleanly' in out, out
+
+
+def test_runner_reports_a_bad_parameter_and_exits_nonzero(tmp_path):
+    params = tmp_path / 'sim.yaml'
+    params.write_text('sim_node:\n  ros__parameters:\n    mode: "fast"\n')
+    result = subprocess.run([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--sim-only'],
+                            env=_env(71), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "parameter mode='fast' is out of range" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec('lewm_ros.planning.mpc') is None,
+                    reason='lewm_ros.planning.mpc (the planner) is not in the tree yet')
+def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
+    from lewm_ros.model import LeWM, preset, save_model_dir
+    import inspect
+    model_dir = tmp_path / 'model'
+    kwargs = {'task': 'tworoom'} if 'task' in inspect.signature(save_model_dir).parameters else {}
+    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir, **kwargs)
+    params = tmp_path / 'sim.yaml'
+    params.write_text(
+        'sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
+        'planner_node:\n  ros__parameters:\n    use_sim_time: true\n'
+        '    command_fields: ["linear.x", "linear.y"]\n'
+        '    planner:\n      samples: 16\n      elites: 4\n      iterations: 2\n')
+    process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--with-sim',
+                                '-p', f'model_dir:={model_dir}'], env=_env(72), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    probe = _Probe(72)
+    commands = []
+    probe.node.create_subscription(Twist, '/cmd_vel', lambda m: commands.append(np.array([m.linear.x, m.linear.y])), 10)
+    try:
+        assert probe.spin_until(lambda: any(np.abs(c).sum() > 0 for c in commands), 45.0), \
+            f'no nonzero command from the planner: {len(commands)} commands'
+    finally:
+        rc, out = _stop(process)
+        probe.spin_until(lambda: False, 0.5)
+        probe.close()
+    assert rc == 0, out
+    np.testing.assert_array_equal(commands[-1], [0.0, 0.0])
