@@ -1,0 +1,32 @@
+"""lewm-bench --quick: a real (tiny) benchmark run end to end, JSON + Markdown output."""
+from __future__ import annotations
+
+import json
+
+from lewm_ros.bench import QUICK_BUDGET, main, paper_budget
+
+
+def test_quick_bench_writes_json_and_table(tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    assert main(['--quick', '--threads', '1', '--backend', 'torch', 'onnxruntime', 'tensorrt',
+                 '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['machine']['gemm_peak_gflops'] > 0
+    rows = {r['backend']: r for r in report['results']}
+    assert set(rows) == {'torch', 'onnxruntime', 'tensorrt'}
+    for name in ('torch', 'onnxruntime'):
+        row = rows[name]
+        assert row['samples'] == QUICK_BUDGET.samples and not row['extrapolated']
+        assert 0 < row['encode_ms_p50'] and 0 < row['plan_ms_p50'] <= row['plan_ms_p99']
+        assert row['plans_per_s'] == 1e3 / row['plan_ms_p50']
+        assert row['gflop_per_plan'] > 0 and row['gflops'] > 0 and row['naive_speedup'] > 0
+    table = capsys.readouterr().out
+    assert '| compact | quick (16 x 2 x 3) | torch |' in table and '| onnxruntime |' in table
+    if 'skipped' in rows['tensorrt']:  # no TensorRT here: reported, not silently dropped
+        assert 'tensorrt' in rows['tensorrt']['skipped']
+
+
+def test_shortened_paper_budget_is_labelled_extrapolated():
+    budget = paper_budget(3)
+    assert (budget.samples, budget.iterations, budget.horizon, budget.timed_iterations) == (300, 30, 5, 3)
+    assert budget.extrapolated and not paper_budget().extrapolated
