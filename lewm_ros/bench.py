@@ -4,17 +4,17 @@ For each preset (a random-weight model built from the preset; ``--model-dir`` be
 real model instead), each budget and each backend available here it measures:
 
 - encode latency (one frame, batch 1) p50 [ms];
-- plan latency p50 / p99 [ms] and plans/s, where one plan is ``iterations`` CEM iterations
-  (sample N candidates on the backend's device, score them with ``backend.costs``, keep the
-  top ``elites``, refit mean/std) at the full history (the steady state of a running robot);
+- plan latency p50 / p99 [ms] and plans/s, where one plan is a solve of the planner's CEM
+  (:class:`lewm_ros.planning.cem.CEM` on ``backend.costs``) at the full history (the steady
+  state of a running robot);
 - the achieved GFLOP/s of the rollout (FLOPs counted by ``torch.utils.flop_counter`` on one
   torch costs call of the same shapes) against an fp32 GEMM peak measured in the same run
   with ``torch.mm``;
 - in the same run, the reference rollout (whole window recomputed every step,
   ``NaiveRolloutCost``) per iteration, for the speed-up of the exact efficient rollout.
 
-Budgets: ``paper`` = 300 samples x 30 iterations x H 5 (30 elites); ``mpc`` = the defaults of
-``lewm_ros.planning.config.MPCConfig``. ``--paper-iterations I`` times only I iterations of a
+Budgets: ``paper`` = 300 samples x 30 iterations x H 5 (30 elites); ``mpc`` = a cold solve of
+``lewm_ros.planning.config.MPCConfig()`` (its warm-started solves run ``warm_iterations``). ``--paper-iterations I`` times only I iterations of a
 paper plan and reports the per-plan time as ``iter_ms x 30``, labelled *extrapolated*.
 Results go to stdout as a Markdown table and, with ``--json PATH``, to a JSON file.
 """
@@ -34,6 +34,9 @@ from typing import Any, Callable
 
 import torch
 
+from lewm_ros.planning.cem import CEM
+from lewm_ros.planning.config import CEMConfig, MPCConfig
+
 _LOG = logging.getLogger('lewm-bench')
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
@@ -41,14 +44,23 @@ BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 
 @dataclass(frozen=True)
 class Budget:
-    """A planning budget: samples N, CEM iterations, horizon H [blocks], elites; timed_iterations:
-    iterations actually timed per plan (< iterations: the plan time is extrapolated)."""
+    """A planning budget: the CEM solver's config and the iterations actually timed per plan
+    (timed_iterations < cem.iterations: the plan time is extrapolated, and labelled so)."""
     name: str
-    samples: int
-    iterations: int
-    horizon: int
-    elites: int
+    cem: CEMConfig
     timed_iterations: int
+
+    @property
+    def samples(self) -> int:
+        return self.cem.num_samples
+
+    @property
+    def iterations(self) -> int:
+        return self.cem.iterations
+
+    @property
+    def horizon(self) -> int:
+        return self.cem.horizon
 
     @property
     def extrapolated(self) -> bool:
@@ -56,23 +68,23 @@ class Budget:
 
 
 def paper_budget(timed_iterations: int = 30) -> Budget:
-    if not 1 <= timed_iterations <= 30:
-        raise ValueError(f'--paper-iterations must be in [1, 30], got {timed_iterations}')
-    return Budget('paper', samples=300, iterations=30, horizon=5, elites=30, timed_iterations=timed_iterations)
+    """300 samples x 30 iterations x H 5, 30 elites (CEMConfig defaults = the paper / reference)."""
+    cem = CEMConfig()
+    if not 1 <= timed_iterations <= cem.iterations:
+        raise ValueError(f'--paper-iterations must be in [1, {cem.iterations}], got {timed_iterations}')
+    return Budget('paper', cem, timed_iterations)
 
 
 def mpc_budget() -> Budget:
-    """The MPC planner's default budget (lewm_ros.planning.config.MPCConfig)."""
-    from lewm_ros.planning.config import MPCConfig
-    cfg = MPCConfig()
-    cem = getattr(cfg, 'cem', cfg)
-    samples = getattr(cem, 'num_samples', None) or getattr(cem, 'samples')
-    elites = getattr(cem, 'num_elites', None) or getattr(cem, 'elites')
-    return Budget('mpc', samples=int(samples), iterations=int(cem.iterations), horizon=int(cem.horizon),
-                  elites=int(elites), timed_iterations=int(cem.iterations))
+    """A cold solve of the MPC planner's default (MPCConfig().cem; warm solves run fewer iterations)."""
+    cem = MPCConfig().cem
+    return Budget('mpc', cem, cem.iterations)
 
 
-QUICK_BUDGET = Budget('quick', samples=16, iterations=2, horizon=3, elites=4, timed_iterations=2)
+QUICK_BUDGET = Budget('quick', CEMConfig(num_samples=16, num_elites=4, iterations=2, horizon=3), 2)
+
+#: z-scored action bounds used when a budget clamps to bounds (a random-weight model has no metadata).
+BENCH_BOUNDS_Z = 3.0
 
 
 def gemm_peak_gflops(size: int = 1024, repeats: int = 5) -> float:
@@ -119,21 +131,6 @@ def _context(backend, gen: torch.Generator):
                            torch.randn(backend.latent_dim, generator=gen).to(dev))
 
 
-def cem_plan(backend, context, budget: Budget, iterations: int, gen: torch.Generator) -> torch.Tensor:
-    """The CEM workload of one plan: ``iterations`` x (sample, costs, top-k, refit); returns the mean
-    (H, block) [z-scored]. gen lives on the backend's device: sampling makes no host round trips."""
-    dev = backend.device
-    mean = torch.zeros(budget.horizon, backend.block_dim, device=dev)
-    std = torch.ones_like(mean)
-    for _ in range(iterations):
-        noise = torch.randn(budget.samples, budget.horizon, backend.block_dim, generator=gen, device=dev)
-        candidates = mean + std * noise
-        candidates[0] = mean
-        elites = candidates[torch.topk(backend.costs(candidates, context), budget.elites, largest=False).indices]
-        mean, std = elites.mean(0), elites.std(0)
-    return mean
-
-
 def rollout_gflop(model, budget: Budget, history: int) -> float:
     """FLOPs of one efficient-rollout costs call at the budget's shapes [GFLOP] (flop_counter)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -164,7 +161,7 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
     from lewm_ros.runtime.backend import make_backend
     row: dict[str, Any] = {'preset': preset, 'budget': budget.name, 'backend': backend_name,
                            'samples': budget.samples, 'iterations': budget.iterations, 'horizon': budget.horizon,
-                           'elites': budget.elites, 'timed_iterations': budget.timed_iterations,
+                           'elites': budget.cem.num_elites, 'timed_iterations': budget.timed_iterations,
                            'extrapolated': budget.extrapolated}
     try:
         backend = make_backend(backend_name, model_dir, device=device,
@@ -179,8 +176,9 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
     pixels = torch.randn(1, 3, size, size, generator=gen).to(dev)
     row['encode_ms_p50'] = statistics.median(_timed(lambda: backend.encode(pixels), dev, repeats))
     context = _context(backend, gen)
-    cem_gen = torch.Generator(device=dev).manual_seed(0)
-    plan_ms = _timed(lambda: cem_plan(backend, context, budget, budget.timed_iterations, cem_gen), dev, repeats)
+    bounds = (torch.full((backend.block_dim,), -BENCH_BOUNDS_Z), torch.full((backend.block_dim,), BENCH_BOUNDS_Z))
+    solver = CEM(budget.cem, backend.block_dim, dev, bounds if budget.cem.clamp_to_bounds else None)
+    plan_ms = _timed(lambda: solver.solve(backend.costs, context, iterations=budget.timed_iterations), dev, repeats)
     iter_ms = [t / budget.timed_iterations for t in plan_ms]
     scale = budget.iterations  # per-plan = per-iteration x iterations (exact when not extrapolated)
     row['iter_ms_p50'] = statistics.median(iter_ms)
@@ -285,17 +283,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                         'torch': torch.__version__, 'threads': args.threads, 'device': args.device,
                         'gemm_peak_gflops': gemm},
-            'command': 'lewm-bench ' + ' '.join(sys.argv[1:]), 'budgets': [asdict(b) for b in budgets],
+            'budgets': [asdict(b) for b in budgets],
             'results': rows}
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
     except KeyboardInterrupt:
         return 130
+    report['command'] = ' '.join(['lewm-bench', *argv])
     print(markdown_table(report['results'], report['machine']['gemm_peak_gflops']))  # the product of this tool
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
