@@ -17,6 +17,7 @@ from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 
 def test_params_file_layout_errors_name_the_key(tmp_path):
@@ -124,11 +125,11 @@ def test_runner_reports_a_bad_parameter_and_exits_nonzero(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec('lewm_ros.planning.mpc') is None,
                     reason='lewm_ros.planning.mpc (the planner) is not in the tree yet')
 def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
-    from lewm_ros.model import LeWM, preset, save_model_dir
-    import inspect
+    from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
     model_dir = tmp_path / 'model'
-    kwargs = {'task': 'tworoom'} if 'task' in inspect.signature(save_model_dir).parameters else {}
-    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir, **kwargs)
+    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir,
+                   ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0],
+                                 action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
     params = tmp_path / 'sim.yaml'
     params.write_text(
         'sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
@@ -141,7 +142,11 @@ def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
     probe = _Probe(72)
     commands = []
     probe.node.create_subscription(Twist, '/cmd_vel', lambda m: commands.append(np.array([m.linear.x, m.linear.y])), 10)
+    reset = probe.node.create_client(Trigger, '/sim_node/reset')
     try:
+        assert reset.wait_for_service(timeout_sec=45.0), 'sim_node did not come up'
+        future = reset.call_async(Trigger.Request())  # a new episode: its goal reaches the running planner
+        assert probe.spin_until(future.done, 10.0) and future.result().success
         assert probe.spin_until(lambda: any(np.abs(c).sum() > 0 for c in commands), 45.0), \
             f'no nonzero command from the planner: {len(commands)} commands'
     finally:
@@ -150,3 +155,14 @@ def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
         probe.close()
     assert rc == 0, out
     np.testing.assert_array_equal(commands[-1], [0.0, 0.0])
+
+
+def test_runner_stops_everything_when_the_planner_fails_to_configure(tmp_path):
+    params = tmp_path / 'sim.yaml'
+    params.write_text('planner_node:\n  ros__parameters:\n    backend: "torch"\n')
+    result = subprocess.run([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--with-sim',
+                             '-p', f'model_dir:={tmp_path / "no_model"}'], env=_env(73), capture_output=True,
+                            text=True, timeout=90)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert 'planner_node: trigger_configure failed' in out and 'stopped after a start failure' in out, out
