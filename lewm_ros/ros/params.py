@@ -44,9 +44,13 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('backend', 'string', 'torch', '', False, f'Inference backend: one of {", ".join(BACKENDS)}.'),
     ParamSpec('device', 'string', 'cpu', '', False, "Device for the backend: 'cpu', 'cuda', 'cuda:N'."),
     # planner (CEM / MPC)
-    ParamSpec('planner.samples', 'integer', 300, '', False, 'CEM samples per iteration.'),
-    ParamSpec('planner.elites', 'integer', 30, '', False, 'CEM elites refitted per iteration.'),
-    ParamSpec('planner.iterations', 'integer', 30, '', False, 'CEM iterations per plan.'),
+    ParamSpec('planner.samples', 'integer', 64, '', False, 'CEM samples per iteration (paper: 300).'),
+    ParamSpec('planner.elites', 'integer', 8, '', False, 'CEM elites refitted per iteration (paper: 30).'),
+    ParamSpec('planner.iterations', 'integer', 6, '', False, 'CEM iterations of a cold solve (paper: 30).'),
+    ParamSpec('planner.warm_start', 'bool', True, '', False,
+              'Start each solve from the previous plan shifted by the executed blocks.'),
+    ParamSpec('planner.warm_iterations', 'integer', 3, '', False, 'CEM iterations of a warm-started solve.'),
+    ParamSpec('planner.warm_std', 'double', 0.5, 'z-scored', False, 'Sampling std of a warm-started solve.'),
     ParamSpec('planner.horizon', 'integer', 5, 'blocks', False, 'Planning horizon H in action blocks.'),
     ParamSpec('planner.seed', 'integer', 0, '', False, "Seed of the planner's random generator."),
     ParamSpec('receding_blocks', 'integer', 1, 'blocks', True,
@@ -103,11 +107,15 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class PlannerParams:
-    """CEM budget: samples, elites, iterations per plan; horizon [blocks]; seed;
+    """CEM budget: samples, elites, iterations (cold solve); warm_start, warm_iterations,
+    warm_std [z-scored] (warm-started solve); horizon [blocks]; seed;
     receding_blocks: blocks executed before a replan [blocks]."""
     samples: int
     elites: int
     iterations: int
+    warm_start: bool
+    warm_iterations: int
+    warm_std: float
     horizon: int
     seed: int
     receding_blocks: int
@@ -214,12 +222,15 @@ def from_values(values: dict[str, Any]) -> NodeParams:
     _require('model_dir', bool(v['model_dir']), v['model_dir'], 'a model directory path (required)')
     _require('backend', v['backend'] in BACKENDS, v['backend'], str(list(BACKENDS)))
     _require('device', v['device'] == 'cpu' or v['device'].startswith('cuda'), v['device'], "'cpu', 'cuda[:N]'")
-    for name in ('planner.samples', 'planner.elites', 'planner.iterations', 'planner.horizon', 'receding_blocks'):
+    for name in ('planner.samples', 'planner.elites', 'planner.iterations', 'planner.warm_iterations',
+                 'planner.horizon', 'receding_blocks'):
         _require(name, v[name] >= 1, v[name], '>= 1')
     _require('planner.elites', v['planner.elites'] <= v['planner.samples'], v['planner.elites'],
              f'<= planner.samples ({v["planner.samples"]})')
     _require('receding_blocks', v['receding_blocks'] <= v['planner.horizon'], v['receding_blocks'],
              f'1..planner.horizon ({v["planner.horizon"]})')
+    _require('planner.warm_std', math.isfinite(v['planner.warm_std']) and v['planner.warm_std'] > 0.0,
+             v['planner.warm_std'], '> 0')
     _require('image_type', v['image_type'] in IMAGE_TYPES, v['image_type'], str(list(IMAGE_TYPES)))
     for name in ('control_rate', 'diagnostics_rate'):
         _require(name, math.isfinite(v[name]) and 0.0 < v[name] <= 1000.0, v[name], '(0, 1000] Hz')
@@ -235,7 +246,9 @@ def from_values(values: dict[str, Any]) -> NodeParams:
     return NodeParams(
         model=ModelParams(model_dir=v['model_dir'], backend=v['backend'], device=v['device']),
         planner=PlannerParams(samples=v['planner.samples'], elites=v['planner.elites'],
-                              iterations=v['planner.iterations'], horizon=v['planner.horizon'],
+                              iterations=v['planner.iterations'], warm_start=v['planner.warm_start'],
+                              warm_iterations=v['planner.warm_iterations'], warm_std=v['planner.warm_std'],
+                              horizon=v['planner.horizon'],
                               seed=v['planner.seed'], receding_blocks=v['receding_blocks']),
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],

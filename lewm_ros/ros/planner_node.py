@@ -30,6 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger
 
+from lewm_ros.planning import CEMConfig, MPCConfig, MPCPlanner
 from lewm_ros.ros import params as P
 from lewm_ros.ros.action_stream import ActionStream
 from lewm_ros.ros.command_adapters import CommandAdapter
@@ -46,10 +47,10 @@ LOG_THROTTLE_S = 2.0
 
 def build_planner(node_params: P.NodeParams):
     """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
-    from lewm_ros.planning.mpc import MPCConfig, MPCPlanner
     p = node_params.planner
-    config = MPCConfig(samples=p.samples, elites=p.elites, iterations=p.iterations, horizon=p.horizon,
-                       seed=p.seed)
+    cem = CEMConfig(num_samples=p.samples, num_elites=p.elites, iterations=p.iterations, horizon=p.horizon,
+                    clamp_to_bounds=True, seed=p.seed)
+    config = MPCConfig(cem=cem, warm_start=p.warm_start, warm_iterations=p.warm_iterations, warm_std=p.warm_std)
     return MPCPlanner.from_model_dir(node_params.model.model_dir, backend=node_params.model.backend,
                                      device=node_params.model.device, config=config)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from lewm_ros.ros.params import SPECS
 
@@ -16,6 +18,9 @@ _ROS_TYPES = {
     'string_array': ParameterType.PARAMETER_STRING_ARRAY,
 }
 
+_PARAM_TYPES = {'integer_array': Parameter.Type.INTEGER_ARRAY, 'double_array': Parameter.Type.DOUBLE_ARRAY,
+                'string_array': Parameter.Type.STRING_ARRAY}
+
 
 def declare_all(node: Node) -> None:
     """Declare every parameter with its type, default and a description (unit, static/dynamic)."""
@@ -24,7 +29,16 @@ def declare_all(node: Node) -> None:
         kind = 'dynamic' if spec.dynamic else 'static (read at configure)'
         descriptor = ParameterDescriptor(name=spec.name, type=_ROS_TYPES[spec.type],
                                          description=f'{spec.description}{unit} ({kind})')
-        node.declare_parameter(spec.name, spec.default, descriptor)
+        if spec.type.endswith('_array') and not spec.default:
+            # an empty list would be typed as a byte array: declare the type, then set the default
+            ros_type = _PARAM_TYPES[spec.type]
+            node.declare_parameter(spec.name, ros_type, descriptor)
+            try:
+                node.get_parameter(spec.name)
+            except ParameterUninitializedException:
+                node.set_parameters([Parameter(spec.name, ros_type, [])])
+        else:
+            node.declare_parameter(spec.name, spec.default, descriptor)
 
 
 def read_all(node: Node) -> dict[str, Any]:

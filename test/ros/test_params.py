@@ -33,6 +33,7 @@ def test_defaults_resolve_against_the_model():
     ({'control_rate': 0.0}, 'control_rate'),
     ({'control_rate': 'fast'}, 'control_rate'),
     ({'planner.elites': 400}, 'planner.elites'),
+    ({'planner.warm_std': 0.0}, 'planner.warm_std'),
     ({'receding_blocks': 6}, 'receding_blocks'),
     ({'image_type': 'h264'}, 'image_type'),
     ({'command_type': 'cmd_vel'}, 'command_type'),

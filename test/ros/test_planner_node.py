@@ -60,7 +60,6 @@ class Harness(Node):
     def __init__(self, node_name: str) -> None:
         super().__init__('harness')
         self.image_pub = self.create_publisher(Image, 'image', qos_profile_sensor_data)
-        self.compressed_pub = self.create_publisher(CompressedImage, 'image', qos_profile_sensor_data)
         self.enable_pub = self.create_publisher(Bool, f'{node_name}/enable', 10)
         self.estop_pub = self.create_publisher(Bool, f'{node_name}/estop', 10)
         self.commands: list[tuple[float, np.ndarray]] = []
