@@ -1,0 +1,173 @@
+"""Model-predictive control in latent space: frame history, cached goal, warm-started CEM.
+
+Call order at each action-block boundary: ``observe(frame, block executed since the previous
+frame)`` then ``plan()``; the caller executes the first block(s) of ``Plan.raw_actions``.
+``observe`` shifts the warm start by the executed block, so the next solve starts from the
+previous plan's remaining blocks plus a zero-mean tail. Not thread-safe: one planner per thread.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lewm_ros.model.metadata import ModelMetadata
+from lewm_ros.model.preprocess import normalize_images
+from lewm_ros.planning.cem import CEM
+from lewm_ros.planning.config import MPCConfig
+from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, make_backend
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """raw_actions: (H, frameskip, A) float64 [raw units], clipped to the metadata bounds;
+    blocks: (H, block_dim) float32 [z-scored] the CEM mean; cost: lowest sampled cost of the last
+    iteration; latency_s: wall time of ``plan()`` [s]; iterations: CEM iterations run;
+    cost_history: lowest sampled cost per iteration; warm_started: whether the solve started
+    from the previous plan."""
+    raw_actions: np.ndarray
+    blocks: np.ndarray
+    cost: float
+    latency_s: float
+    iterations: int
+    cost_history: tuple[float, ...]
+    warm_started: bool
+
+
+class MPCPlanner:
+    """Receding-horizon CEM planner over a backend (see module docstring)."""
+
+    def __init__(self, backend: InferenceBackend, metadata: ModelMetadata, config: MPCConfig | None = None) -> None:
+        self.backend = backend
+        self.metadata = metadata
+        self.config = config or MPCConfig()
+        if metadata.block_dim != backend.block_dim:
+            raise ValueError(f'metadata block_dim (frameskip {metadata.frameskip} x action_dim '
+                             f'{metadata.action_dim} = {metadata.block_dim}) does not match the model '
+                             f'({backend.block_dim})')
+        history = self.config.history if self.config.history is not None else backend.history
+        if history > backend.history:
+            raise ValueError(f'mpc.history must be in [1, {backend.history}] (the model history), got {history}')
+        self.history = history
+        self.horizon = self.config.cem.horizon
+        low = np.tile(np.asarray(metadata.action_low), (metadata.frameskip, 1))
+        high = np.tile(np.asarray(metadata.action_high), (metadata.frameskip, 1))
+        bounds = tuple(torch.from_numpy(metadata.normalize_blocks(b)) for b in (low, high))   # (block,) x 2
+        self.cem = CEM(self.config.cem, backend.block_dim, backend.device, bounds)
+        self._low, self._high = np.asarray(metadata.action_low), np.asarray(metadata.action_high)
+        self._goal: torch.Tensor | None = None
+        self.reset()
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path, backend: str = 'torch', device: str = 'cpu',
+                       config: MPCConfig | None = None, **backend_options: Any) -> 'MPCPlanner':
+        """Planner for a model directory (weights + ``lewm_meta.json``) on a named backend."""
+        metadata = ModelMetadata.load(model_dir)
+        return cls(make_backend(backend, model_dir, device=device, **backend_options), metadata, config)
+
+    # ----- state --------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the frame history and the warm start (the goal stays); reseed the CEM."""
+        self._latents: list[torch.Tensor] = []   # (D,) each, oldest first
+        self._blocks: list[torch.Tensor] = []    # (block,) each, executed between consecutive frames
+        self._warm: torch.Tensor | None = None   # (H, block) [z-scored]
+        self.cem.reset()
+
+    @property
+    def has_goal(self) -> bool:
+        return self._goal is not None
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of history held now (<= history)."""
+        return len(self._latents)
+
+    @property
+    def warm_start_mean(self) -> torch.Tensor | None:
+        """(H, block) [z-scored] the mean the next solve starts from, or None (cold start)."""
+        return self._warm
+
+    def _encode(self, image_uint8_hwc: np.ndarray) -> torch.Tensor:
+        """uint8 (S, S, 3) RGB at model size -> latent (D,)."""
+        s = self.metadata.image_size
+        shape = tuple(np.shape(image_uint8_hwc))
+        if shape != (s, s, 3):
+            raise ValueError(f'expected an image of shape ({s}, {s}, 3) (the model size), got {shape}')
+        pixels = normalize_images(np.ascontiguousarray(image_uint8_hwc)).unsqueeze(0).to(self.backend.device)
+        return self.backend.encode(pixels)[0]
+
+    def set_goal(self, image_uint8_hwc: np.ndarray) -> None:
+        """Encode the goal image once and cache its latent."""
+        self._goal = self._encode(image_uint8_hwc)
+
+    def observe(self, image_uint8_hwc: np.ndarray, executed_raw_actions: np.ndarray | None = None) -> None:
+        """Add the frame at a block boundary.
+
+        executed_raw_actions: (frameskip, A) [raw units] the block executed since the previous
+        observed frame, or None when unknown (first frame, or after a gap): then the history
+        restarts at this frame. A known block also shifts the warm start by one block.
+        """
+        z = self._encode(image_uint8_hwc)
+        if executed_raw_actions is None:
+            self._latents, self._blocks = [z], []
+            return
+        raw = np.asarray(executed_raw_actions, dtype=np.float64)
+        expected = (self.metadata.frameskip, self.metadata.action_dim)
+        if raw.shape != expected:
+            raise ValueError(f'executed_raw_actions must be (frameskip, action_dim) = {expected}, got {raw.shape}')
+        if self._latents:
+            block = torch.from_numpy(self.metadata.normalize_blocks(raw)).to(self.backend.device)
+            self._blocks.append(block)
+        self._latents.append(z)
+        self._latents = self._latents[-self.history:]
+        self._blocks = self._blocks[len(self._blocks) - (len(self._latents) - 1):]
+        self.shift_executed(1)
+
+    def shift_executed(self, n_blocks: int) -> None:
+        """Drop the first n_blocks of the warm start and append zero-mean blocks."""
+        if n_blocks < 0:
+            raise ValueError(f'n_blocks must be >= 0, got {n_blocks}')
+        if self._warm is None or n_blocks == 0:
+            return
+        if n_blocks >= self.horizon:
+            self._warm = None
+            return
+        self._warm = torch.cat([self._warm[n_blocks:], torch.zeros_like(self._warm[:n_blocks])], dim=0)
+
+    def context(self) -> PlanningContext:
+        """The current rollout context (history, executed blocks, goal)."""
+        if self._goal is None:
+            raise RuntimeError('no goal: call set_goal() before plan()')
+        if not self._latents:
+            raise RuntimeError('no observation: call observe() before plan()')
+        blocks = torch.stack(self._blocks) if self._blocks else \
+            torch.zeros(0, self.backend.block_dim, device=self.backend.device)
+        return PlanningContext(history_latents=torch.stack(self._latents), history_blocks=blocks,
+                               goal_latent=self._goal)
+
+    def plan(self) -> Plan:
+        """Solve CEM from the warm start (if any) and return the de-normalised, clipped plan."""
+        start = time.perf_counter()
+        context = self.context()
+        cfg = self.config
+        warm = cfg.warm_start and self._warm is not None
+        if warm:
+            result = self.cem.solve(self.backend.costs, context, init_mean=self._warm, init_std=cfg.warm_std,
+                                    iterations=cfg.warm_iterations)
+        else:
+            result = self.cem.solve(self.backend.costs, context)
+        self._warm = result.mean
+        blocks = result.mean.cpu().numpy().astype(np.float32)
+        raw = np.clip(self.metadata.denormalize_blocks(blocks), self._low, self._high)
+        latency = time.perf_counter() - start
+        LOG.debug('plan: cost %.4f, %d iterations, %.1f ms, warm=%s', result.cost, result.iterations,
+                  latency * 1e3, warm)
+        return Plan(raw_actions=raw, blocks=blocks, cost=result.cost, latency_s=latency,
+                    iterations=result.iterations, cost_history=result.cost_history, warm_started=warm)
