@@ -35,10 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build(args: argparse.Namespace) -> int:
-    from lewm_ros.runtime.export import ensure_onnx
+    from lewm_ros.model.checkpoint import CheckpointError
+    from lewm_ros.runtime.export import ExportError, ensure_onnx
     from lewm_ros.runtime.tensorrt_backend import EngineBuilder, build_engines
 
-    manifest = ensure_onnx(args.model_dir, args.samples, args.horizon, args.onnx_dir)
+    try:
+        manifest = ensure_onnx(args.model_dir, args.samples, args.horizon, args.onnx_dir)
+    except (CheckpointError, ExportError, ValueError) as exc:
+        _LOG.error('ONNX export failed: %s', exc)
+        return 1
     _LOG.info('ONNX export verified in %s: %s', manifest.directory,
               ', '.join(f'{k}={v:.2g}' for k, v in manifest.verification.items()))
     try:

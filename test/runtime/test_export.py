@@ -136,3 +136,9 @@ def test_lewm_train_export_subcommand(model_dir, tmp_path):
     assert main(['export', '--model-dir', str(model_dir), '--samples', '4', '--horizon', '2', '--out', str(out)]) == 0
     manifest = OnnxManifest.load(out)
     assert (manifest.num_samples, manifest.horizon) == (4, 2)
+
+
+def test_lewm_train_export_reports_a_missing_model(tmp_path, caplog):
+    from lewm_training.cli import main
+    assert main(['export', '--model-dir', str(tmp_path / 'nope'), '--out', str(tmp_path / 'o')]) == 1
+    assert 'does not exist' in caplog.text

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lewm_ros.runtime.export import DEFAULT_OPSET, default_export_dir, export_onnx
+from lewm_ros.model.checkpoint import CheckpointError
+from lewm_ros.runtime.export import DEFAULT_OPSET, ExportError, default_export_dir, export_onnx
 
 _LOG = logging.getLogger(__name__)
 
@@ -25,7 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or default_export_dir(args.model_dir, args.samples, args.horizon)
-    manifest = export_onnx(args.model_dir, out, args.samples, args.horizon, args.opset)
+    try:
+        manifest = export_onnx(args.model_dir, out, args.samples, args.horizon, args.opset)
+    except (CheckpointError, ExportError, ValueError) as exc:
+        _LOG.error('ONNX export failed: %s', exc)
+        return 1
     for name, info in manifest.files.items():
         _LOG.info('%s  sha256 %s  inputs %s', name, info['sha256'][:16], info['inputs'])
     return 0
