@@ -94,11 +94,10 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         from torch.distributed.nn.functional import all_reduce
         xf = x.float()
         count = torch.tensor([float(x.shape[0])], device=x.device)
-        moments = torch.cat([count, xf.sum(0), xf.square().sum(0)])          # (1 + 2C,)
-        moments = all_reduce(moments)                                         # differentiable sum
-        n = moments[0]
-        mean = moments[1:1 + x.shape[1]] / n
-        var = (moments[1 + x.shape[1]:] / n - mean.square()).clamp_min(0)    # biased, for normalising
+        sums = all_reduce(torch.cat([count, xf.sum(0)]))                     # (1 + C,) differentiable sum
+        n, mean = sums[0], sums[1:] / sums[0]
+        # Two passes (mean, then centred squares) as nn.BatchNorm: E[x^2] - E[x]^2 loses digits.
+        var = all_reduce((xf - mean).square().sum(0)) / n                    # biased, for normalising
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
