@@ -59,7 +59,7 @@ def generate_launch_description():
                      'model_dir': LaunchConfiguration('model_dir'),
                      'backend': LaunchConfiguration('backend'),
                      'device': LaunchConfiguration('device')}],
-        remappings=[('image', camera), ('cmd', cmd), ('~/goal_image', '/sim_node/goal_image')],
+        remappings=[('image', camera), ('cmd', cmd), ('~/goal_image', 'sim_node/goal_image')],
     )
     configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(planner),
                                             transition_id=Transition.TRANSITION_CONFIGURE))

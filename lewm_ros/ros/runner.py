@@ -62,7 +62,7 @@ class RunConfig:
             if not sep or not name or not value:
                 raise ValueError(f"rule {rule!r} must read 'from:=to' (remap) or 'name:=value' (param)")
         for name in ('camera_topic', 'cmd_topic'):
-            if not getattr(self, name) or ':' in getattr(self, name):
+            if not getattr(self, name) or ':' in getattr(self, name):  # relative names follow -r __ns:=...
                 raise ValueError(f'{name}={getattr(self, name)!r} must be a topic name')
         if self.log_level not in ('debug', 'info', 'warn', 'error', 'fatal'):
             raise ValueError(f'log_level={self.log_level!r}; allowed: debug, info, warn, error, fatal')
@@ -73,7 +73,7 @@ class RunConfig:
                  f'sim_node:camera/image_raw:={self.camera_topic}', f'sim_node:cmd_vel:={self.cmd_topic}',
                  f'sim_node:command:={self.cmd_topic}']
         if 'sim_node' in self.nodes and 'planner_node' in self.nodes:
-            rules.append('planner_node:~/goal_image:=/sim_node/goal_image')  # each episode's goal
+            rules.append('planner_node:~/goal_image:=sim_node/goal_image')  # each episode's goal (same namespace)
         return rules
 
     def ros_args(self) -> list[str]:

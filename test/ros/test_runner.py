@@ -46,8 +46,13 @@ def test_run_config_validates_and_user_remaps_come_first(tmp_path):
     rules = [args[i + 1] for i, a in enumerate(args) if a == '-r']
     assert rules[0] == 'planner_node:image:=/x'  # rcl applies the first matching rule
     assert {'planner_node:cmd:=/robot/cmd', 'sim_node:cmd_vel:=/robot/cmd', 'sim_node:command:=/robot/cmd',
-            'planner_node:~/goal_image:=/sim_node/goal_image'} <= set(rules)
+            'planner_node:~/goal_image:=sim_node/goal_image'} <= set(rules)
     assert args[args.index('-p') + 1] == 'model_dir:=/m'
+
+
+NS = f'/runner_test_{os.getpid()}'
+"""Every run is pushed into this namespace (-r __ns:=...), topics given relative: a concurrent run of
+the same tests on this machine and domain cannot cross-talk."""
 
 
 def _env(domain_id):
@@ -90,13 +95,14 @@ def _stop(process):
 
 def test_runner_starts_sim_node_from_yaml_with_remap_and_stops_on_sigint(tmp_path):
     params = tmp_path / 'sim.yaml'
-    params.write_text('sim_node:\n  ros__parameters:\n    image_size: 32\n    real_time_factor: 2.0\n')
+    # '/**/' matches the node in any namespace (the run is pushed into NS).
+    params.write_text('/**/sim_node:\n  ros__parameters:\n    image_size: 32\n    real_time_factor: 2.0\n')
     process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--sim-only',
-                                '--camera-topic', '/runner_cam'], env=_env(70), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                                '--camera-topic', 'runner_cam', '-r', f'__ns:={NS}'], env=_env(70),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = _Probe(70)
     images = []
-    probe.node.create_subscription(Image, '/runner_cam', lambda m: images.append((time.monotonic(), m)),
+    probe.node.create_subscription(Image, f'{NS}/runner_cam', lambda m: images.append((time.monotonic(), m)),
                               qos_profile_sensor_data)
     try:
         assert probe.spin_until(lambda: len(images) >= 3, 30.0), 'no image from lewm-run'
@@ -132,17 +138,19 @@ def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
                                  action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
     params = tmp_path / 'sim.yaml'
     params.write_text(
-        'sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
-        'planner_node:\n  ros__parameters:\n    use_sim_time: true\n'
+        '/**/sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
+        '/**/planner_node:\n  ros__parameters:\n    use_sim_time: true\n'
         '    command_fields: ["linear.x", "linear.y"]\n'
         '    planner:\n      samples: 16\n      elites: 4\n      iterations: 2\n')
     process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--with-sim',
-                                '-p', f'model_dir:={model_dir}'], env=_env(72), stdout=subprocess.PIPE,
+                                '-p', f'model_dir:={model_dir}', '--cmd-topic', 'cmd_vel', '-r', f'__ns:={NS}'],
+                               env=_env(72), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     probe = _Probe(72)
     commands = []
-    probe.node.create_subscription(Twist, '/cmd_vel', lambda m: commands.append(np.array([m.linear.x, m.linear.y])), 10)
-    reset = probe.node.create_client(Trigger, '/sim_node/reset')
+    probe.node.create_subscription(Twist, f'{NS}/cmd_vel',
+                                   lambda m: commands.append(np.array([m.linear.x, m.linear.y])), 10)
+    reset = probe.node.create_client(Trigger, f'{NS}/sim_node/reset')
     try:
         assert reset.wait_for_service(timeout_sec=45.0), 'sim_node did not come up'
         future = reset.call_async(Trigger.Request())  # a new episode: its goal reaches the running planner

@@ -25,7 +25,7 @@ def test_launch_file_declares_the_arguments_and_both_nodes():
     calls = {getattr(n.func, 'id', '') for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert {'Node', 'LifecycleNode', 'ChangeState', 'OnStateTransition'} <= calls
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    assert {'sim_node', 'planner_node', '~/goal_image', '/sim_node/goal_image', 'camera/image_raw', 'cmd_vel',
+    assert {'sim_node', 'planner_node', '~/goal_image', 'sim_node/goal_image', 'camera/image_raw', 'cmd_vel',
             'command', 'image', 'cmd'} <= strings
 
 

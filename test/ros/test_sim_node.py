@@ -1,5 +1,6 @@
 """sim_node through real rclpy topics (Fast DDS, localhost) driving real MuJoCo."""
 import json
+import os
 import time
 
 import numpy as np
@@ -18,6 +19,9 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from lewm_training.sim_node import SimNode  # noqa: E402
 
+NS = f'/sim_test_{os.getpid()}'
+"""Every topic of a test lives under this namespace (/clock remapped into it): a concurrent run of
+the same tests on this machine and domain cannot cross-talk."""
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
@@ -28,21 +32,22 @@ class Harness:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         overrides = [Parameter(k, value=v) for k, v in params.items()]
-        self.sim = SimNode(context=self.context, parameter_overrides=overrides)
-        self.probe = rclpy.create_node('probe', context=self.context)
+        self.sim = SimNode(context=self.context, parameter_overrides=overrides, namespace=NS,
+                           cli_args=['--ros-args', '-r', '/clock:=clock'])
+        self.probe = rclpy.create_node('probe', context=self.context, namespace=NS)
         self.images, self.clocks, self.infos, self.goals, self.episodes, self.states = [], [], [], [], [], []
         sub = self.probe.create_subscription
         sub(Image, 'camera/image_raw', lambda m: self.images.append((time.monotonic(), m)), qos_profile_sensor_data)
         sub(CameraInfo, 'camera/camera_info', self.infos.append, 10)
-        sub(Clock, '/clock', lambda m: self.clocks.append((time.monotonic(), m)), 10)
-        sub(String, '/sim_node/episode', lambda m: self.episodes.append(json.loads(m.data)), 10)
-        sub(Float64MultiArray, '/sim_node/state', lambda m: self.states.append(np.array(m.data)), 10)
+        sub(Clock, 'clock', lambda m: self.clocks.append((time.monotonic(), m)), 10)
+        sub(String, 'sim_node/episode', lambda m: self.episodes.append(json.loads(m.data)), 10)
+        sub(Float64MultiArray, 'sim_node/state', lambda m: self.states.append(np.array(m.data)), 10)
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.sim)
         self.executor.add_node(self.probe)
 
     def subscribe_goal(self):
-        self.probe.create_subscription(Image, '/sim_node/goal_image', self.goals.append, LATCHED)
+        self.probe.create_subscription(Image, 'sim_node/goal_image', self.goals.append, LATCHED)
 
     def spin_until(self, cond, timeout=5.0):
         end = time.monotonic() + timeout
@@ -114,7 +119,7 @@ def test_reset_publishes_a_new_latched_goal_image(harness_factory):
     assert h.spin_until(lambda: len(h.images) == 1)
     h.subscribe_goal()  # joins after the goal went out: transient-local delivers it
     assert h.spin_until(lambda: len(h.goals) == 1)
-    client = h.probe.create_client(Trigger, '/sim_node/reset')
+    client = h.probe.create_client(Trigger, 'sim_node/reset')
     assert client.wait_for_service(timeout_sec=5.0)
     future = client.call_async(Trigger.Request())
     assert h.spin_until(future.done)
