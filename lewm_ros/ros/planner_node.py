@@ -24,7 +24,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32, Float64MultiArray, MultiArrayDimension
@@ -40,6 +40,9 @@ from lewm_ros.ros.image_preprocess import crop_and_resize
 from lewm_ros.ros.planning_worker import PlanningWorker, PlanReport
 from lewm_ros.ros.ros_params import declare_all, read_all
 from lewm_ros.ros.safety import RESET_ON_RESUME, SafetyFilter, SafetyState
+
+#: A goal published once (latched) before this node subscribed is still delivered.
+GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 GOAL_TIMEOUT_S = 30.0
 LOG_THROTTLE_S = 2.0
@@ -190,7 +193,7 @@ class PlannerNode(LifecycleNode):
             ('pub', self.create_publisher(DiagnosticArray, '/diagnostics', 10)),
             ('sub', self.create_subscription(Image if raw else CompressedImage, 'image', self._on_image,
                                              qos_profile_sensor_data, callback_group=self._input_group)),
-            ('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, 1,
+            ('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, GOAL_QOS,
                                              callback_group=self._goal_group)),
             ('sub', self.create_subscription(Bool, '~/enable', lambda m: self._safety.set_enabled(m.data), 10,
                                              callback_group=self._input_group)),
