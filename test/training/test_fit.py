@@ -86,7 +86,8 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, model_json):
 def short_run(out, model_json, steps=10, **changes) -> TrainConfig:
     return TrainConfig(**{**dict(data='synthetic:episodes=12,length=40', out=str(out), model_config=str(model_json),
                                  steps=steps, batch_size=8, lr=2e-3, log_every=5, val_every=20, checkpoint_every=10,
-                                 sigreg_proj=64, bn_recal_windows=32, tensorboard=False, progress=False), **changes})
+                                 sigreg_proj=64, bn_recal_windows=32, threads=1, tensorboard=False, progress=False),
+                          **changes})
 
 
 def test_resume_refuses_changed_settings_and_no_resume(tmp_path, model_json):
@@ -210,3 +211,24 @@ def test_global_batchnorm_is_plain_batchnorm_in_one_process():
     assert isinstance(synced[1], GlobalBatchNorm1d) and set(synced.state_dict()) == set(plain.state_dict())
     x = torch.randn(10, 4)
     assert torch.allclose(plain(x), synced(x))
+
+
+def test_fit_on_a_collected_mujoco_dataset(tmp_path, model_json):
+    """The real data path: ``lewm-train collect`` output -> windows -> train-split action stats ->
+    model dir whose metadata matches the dataset."""
+    from lewm_training.collect import CollectConfig, collect
+    from lewm_training.dataset import action_stats, open_dataset
+    from lewm_training.policies import PolicyConfig
+    data = tmp_path / 'tworoom'
+    collect(CollectConfig(task='tworoom', episodes=6, steps=30, image_size=32, seed=1, episodes_per_shard=3,
+                          policy=PolicyConfig('mix', 0.5)), data, workers=1)
+    result = fit(short_run(tmp_path / 'run', model_json, data=str(data), val_frac=0.2))
+    meta = json.loads((result.model_dir / 'lewm_meta.json').read_text())
+    dataset = open_dataset(data)
+    from lewm_training.dataset import split_episodes
+    train_eps, _ = split_episodes(dataset.num_episodes, val_frac=0.2, seed=0)
+    mean, _ = action_stats(dataset, train_eps)
+    assert meta['task'] == 'tworoom' and meta['image_size'] == 32
+    assert meta['action_mean'] == pytest.approx(mean.tolist(), rel=1e-5)
+    assert meta['action_low'] == pytest.approx(dataset.metadata.action_low.tolist())
+    assert result.val and result.step == 10

@@ -63,27 +63,25 @@ def load_training_data(spec: str, history: int, frameskip: int, val_frac: float,
     if synthetic.is_synthetic_spec(spec):
         source = synthetic.SyntheticDots(synthetic.parse_spec(spec, image_size))
         n_episodes = len(source)
-        make_windows = lambda eps: source.windows(history, frameskip, eps)   # noqa: E731
-        stats = source.action_stats
     else:
         source = episode_data.open_dataset(spec)
         n_episodes = source.num_episodes
-        make_windows = lambda eps: episode_data.WindowDataset(  # noqa: E731
-            source, history=history, num_preds=1, frameskip=frameskip, episodes=eps)
-        stats = lambda eps: episode_data.action_stats(source, eps)  # noqa: E731
     meta = source.metadata
     if int(meta.image_size) != image_size:
         raise ValueError(f'data {spec!r} has image_size {meta.image_size} but the model expects {image_size}; '
                          'collect at the model size or choose a matching preset/model_config')
     train_eps, val_eps = episode_data.split_episodes(n_episodes, val_frac=val_frac, seed=split_seed)
-    train = make_windows([int(e) for e in train_eps])
-    val = make_windows([int(e) for e in val_eps]) if len(val_eps) else None
+    train = _windows(source, train_eps, history, frameskip)
+    val = _windows(source, val_eps, history, frameskip) if len(val_eps) else None
     if len(train) == 0:
         raise ValueError(f'data {spec!r}: no training window of {history + 1} frames x frameskip {frameskip} '
                          f'in {len(train_eps)} train episodes (episodes too short?)')
     if val is not None and len(val) == 0:
         val = None
-    mean, std = stats([int(e) for e in train_eps])
+    if isinstance(source, synthetic.SyntheticDots):
+        mean, std = source.action_stats([int(e) for e in train_eps])
+    else:
+        mean, std = episode_data.action_stats(source, train_eps)
     std = np.maximum(np.asarray(std, np.float64), 1e-6)
     info = DataInfo(task=str(meta.task), image_size=int(meta.image_size), action_dim=int(meta.action_dim),
                     dt=float(meta.dt), action_low=tuple(float(v) for v in meta.action_low),
@@ -94,6 +92,14 @@ def load_training_data(spec: str, history: int, frameskip: int, val_frac: float,
     LOG.info('data %s: %d train episodes (%d windows), %d val episodes (%d windows), task %s', spec,
              info.train_episodes, info.train_windows, info.val_episodes, info.val_windows, info.task)
     return TrainData(train=train, val=val, info=info)
+
+
+def _windows(source, episodes: np.ndarray, history: int, frameskip: int) -> Dataset:
+    """Windows of history + 1 frames inside ``episodes`` of a dataset or synthetic source."""
+    chosen = [int(e) for e in episodes]
+    if isinstance(source, synthetic.SyntheticDots):
+        return source.windows(history, frameskip, chosen)
+    return episode_data.WindowDataset(source, history=history, num_preds=1, frameskip=frameskip, episodes=chosen)
 
 
 class BatchOrder:
