@@ -1,0 +1,357 @@
+"""``lewm-demo``: the main job in one command -- LeWM plans a simulated robot to goal images
+through real ROS 2 topics.
+
+Starts ``sim_node`` (a lewm_training MuJoCo task as a robot) and ``planner_node`` (the node a
+robot runs) in one process with ``config/sim.yaml`` (the pip-only runner, as ``lewm-run``
+does), then for each episode: disable the planner (``~/enable`` False: it stops and resets its
+history, as an operator would before moving the robot), ``/sim_node/reset`` (new start state and
+goal image, latched to the planner), enable, and watch ``/sim_node/episode`` until the goal is
+reached or the budget of env steps is spent. Prints per-episode results and a summary (success
+rate, plan latency p50/p99 from ``/diagnostics``, achieved command rate and jitter), writes a GIF
+of the camera with the goal beside it and a plot of the planning cost and distance over time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+LOG = logging.getLogger('lewm_training.demo')
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_model_dir() -> Path:
+    """The shipped tworoom model: the repo's models/ (source checkout) or the ament share dir."""
+    candidates = [REPO_ROOT / 'models' / 'tworoom_compact']
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory('lewm_ros')) / 'models' / 'tworoom_compact')
+    except Exception:  # noqa: BLE001 -- no ament index: pip-only install
+        pass
+    for path in candidates:
+        if (path / 'config.json').is_file():
+            return path
+    return candidates[0]
+
+
+def default_params_file() -> Path:
+    return REPO_ROOT / 'config' / 'sim.yaml'
+
+
+@dataclass
+class EpisodeRecord:
+    """One demo episode: success within budget, env steps used, distances [m], plan costs
+    (sim time [s], cost) and the frames kept for the GIF."""
+    index: int
+    success: bool = False
+    steps: int = 0
+    start_distance: float = float('nan')
+    final_distance: float = float('nan')
+    wall_s: float = 0.0
+    distances: list[tuple[float, float]] = field(default_factory=list)
+    costs: list[tuple[float, float]] = field(default_factory=list)
+
+
+class DemoObserver:
+    """A plain rclpy node beside the runner's nodes: episode control and recording."""
+
+    def __init__(self, context, keep_frames: bool) -> None:
+        from rclpy.node import Node
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import Twist
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Bool, Float32, String
+        from std_srvs.srv import Trigger
+        self.node = Node('lewm_demo', context=context)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.lock = threading.Lock()
+        self.keep_frames = keep_frames
+        self.status: dict | None = None
+        self.goal: np.ndarray | None = None
+        self.frame: np.ndarray | None = None
+        self.recording: EpisodeRecord | None = None
+        self.frames: list[np.ndarray] = []
+        self.cmd_times: list[float] = []
+        self.diagnostics: dict[str, str] = {}
+        self.enable_pub = self.node.create_publisher(Bool, '/planner_node/enable', latched)
+        self.reset_client = self.node.create_client(Trigger, '/sim_node/reset')
+        self.node.create_subscription(String, '/sim_node/episode', self._on_status, 50)
+        self.node.create_subscription(Image, '/camera/image_raw', self._on_image, 10)
+        self.node.create_subscription(Image, '/sim_node/goal_image', self._on_goal, latched)
+        self.node.create_subscription(Float32, '/planner_node/plan_cost', self._on_cost, 50)
+        self.node.create_subscription(Twist, '/cmd_vel', self._on_cmd, 50)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self._bool = Bool
+
+    @staticmethod
+    def _pixels(msg) -> np.ndarray:
+        return np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3).copy()
+
+    def _on_status(self, msg) -> None:
+        with self.lock:
+            self.status = json.loads(msg.data)
+            if self.recording is not None:
+                self.recording.distances.append((self.status['sim_time'], self.status['distance']))
+
+    def _on_image(self, msg) -> None:
+        with self.lock:
+            self.frame = self._pixels(msg)
+            if self.recording is not None and self.keep_frames and self.goal is not None:
+                self.frames.append(np.concatenate([self.frame, self.goal], axis=1))
+
+    def _on_goal(self, msg) -> None:
+        with self.lock:
+            self.goal = self._pixels(msg)
+
+    def _on_cost(self, msg) -> None:
+        with self.lock:
+            if self.recording is not None and self.status is not None:
+                self.recording.costs.append((self.status['sim_time'], float(msg.data)))
+
+    def _on_cmd(self, _msg) -> None:
+        with self.lock:
+            if self.recording is not None:
+                self.cmd_times.append(time.monotonic())
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if 'LeWM planner' in status.name:
+                with self.lock:
+                    self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.enable_pub.publish(self._bool(data=enabled))
+
+    def reset_episode(self, timeout_s: float = 10.0) -> str:
+        from std_srvs.srv import Trigger
+        if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
+            raise RuntimeError('/sim_node/reset is not available')
+        future = self.reset_client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise RuntimeError('/sim_node/reset timed out')
+            time.sleep(0.01)
+        result = future.result()
+        if not result.success:
+            raise RuntimeError(f'/sim_node/reset failed: {result.message}')
+        return result.message
+
+
+def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float, timeout_s: float) -> EpisodeRecord:
+    """Disable, reset, enable, then watch the sim's status until success or ``budget`` env steps."""
+    observer.set_enabled(False)
+    time.sleep(settle_s)
+    with observer.lock:
+        observer.goal = None
+    observer.reset_episode()
+    deadline = time.monotonic() + timeout_s
+    while True:  # wait for the new episode's goal image and status
+        with observer.lock:
+            ready = observer.goal is not None and observer.status is not None and observer.status['episode'] == index
+            status = dict(observer.status) if observer.status else None
+        if ready:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'episode {index}: no goal image / status from sim_node')
+        time.sleep(0.01)
+    time.sleep(settle_s)  # the planner has the goal (latched topic) before it is enabled
+    record = EpisodeRecord(index=index, start_distance=status['distance'])
+    with observer.lock:
+        start_step = observer.status['step']
+        observer.recording = record
+    started = time.monotonic()
+    observer.set_enabled(True)
+    while time.monotonic() - started < timeout_s:
+        with observer.lock:
+            status = dict(observer.status)
+        record.steps = status['step'] - start_step
+        record.final_distance = status['distance']
+        if status['success'] and record.steps > 0:
+            record.success = True
+            break
+        if record.steps >= budget:
+            break
+        time.sleep(0.005)
+    observer.set_enabled(False)
+    with observer.lock:
+        observer.recording = None
+    record.wall_s = time.monotonic() - started
+    return record
+
+
+def write_gif(frames: list[np.ndarray], path: Path, scale: int = 3, fps: int = 10) -> Path:
+    """Camera | goal side by side, upscaled (nearest) and labelled."""
+    import cv2
+    import imageio.v2 as imageio
+    out = []
+    for frame in frames:
+        big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        half = big.shape[1] // 2
+        cv2.putText(big, 'camera', (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(big, 'goal', (half + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        big[:, half - 1:half + 1] = 0
+        out.append(big)
+    imageio.mimsave(path, out, duration=1.0 / fps, loop=0)
+    return path
+
+
+def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:
+    """Planning cost and distance to the goal over (sim) time, one line per episode."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for record in records:
+        color = 'tab:green' if record.success else 'tab:red'
+        if record.costs:
+            t0 = record.costs[0][0]
+            axes[0].plot([t - t0 for t, _ in record.costs], [c for _, c in record.costs], color=color, alpha=0.6)
+        if record.distances:
+            t0 = record.distances[0][0]
+            axes[1].plot([t - t0 for t, _ in record.distances], [d for _, d in record.distances], color=color,
+                         alpha=0.6)
+    axes[0].set_xlabel('time in episode [s]')
+    axes[0].set_ylabel('plan cost ||z_H - z_goal||^2')
+    axes[0].set_yscale('log')
+    axes[0].set_title('planning cost (green: reached goal, red: not)')
+    axes[1].set_xlabel('time in episode [s]')
+    axes[1].set_ylabel('distance to goal [m]')
+    axes[1].axhline(0.1, color='k', ls='--', lw=0.8, label='success radius')
+    axes[1].legend()
+    axes[1].set_title('distance to goal')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def command_rate(times: list[float]) -> tuple[float, float]:
+    """(mean rate [Hz], period std [ms]) of command arrival times within episodes."""
+    gaps = np.diff(np.asarray(times))
+    gaps = gaps[gaps < 1.0]  # drop the pauses between episodes
+    if gaps.size == 0:
+        return float('nan'), float('nan')
+    return float(1.0 / gaps.mean()), float(1e3 * gaps.std())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--model-dir', type=Path, default=None, help='model directory (default: the shipped '
+                        'models/tworoom_compact)')
+    parser.add_argument('--episodes', type=int, default=20)
+    parser.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'])
+    parser.add_argument('--budget', type=int, default=50, help='env steps per episode (paper protocol: 50)')
+    parser.add_argument('--seed', type=int, default=42, help='episode seed (same episodes as `lewm-train eval '
+                        '--seed`)')
+    parser.add_argument('--params', type=Path, default=None, help='ROS 2 params YAML (default: config/sim.yaml)')
+    parser.add_argument('--out', type=Path, default=Path('demo_out'), help='output folder (GIF, plot, JSON)')
+    parser.add_argument('--gif-episodes', type=int, default=4, help='episodes recorded into the GIF')
+    parser.add_argument('--headless', action='store_true',
+                        help='no live window (default when there is no $DISPLAY)')
+    parser.add_argument('--real-time-factor', type=float, default=1.0, help='sim speed (sim s per wall s)')
+
+
+def run(args: argparse.Namespace) -> int:
+    from lewm_ros.ros.runner import RunConfig, Runner
+    model_dir = (args.model_dir or default_model_dir()).resolve()
+    if not (model_dir / 'config.json').is_file():
+        raise SystemExit(f'no model at {model_dir}: pass --model-dir (train one with lewm-train fit)')
+    if args.episodes < 1 or args.budget < 1:
+        raise SystemExit('--episodes and --budget must be >= 1')
+    live = not args.headless and bool(os.environ.get('DISPLAY'))
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = RunConfig(params_file=(args.params or default_params_file()).resolve(),
+                       nodes=('sim_node', 'planner_node'), log_level='warn',
+                       params=(f'model_dir:={model_dir}', f'backend:={args.backend}', f'seed:={args.seed}',
+                               f'real_time_factor:={args.real_time_factor}', 'start_enabled:=false'))
+    LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, args.backend)
+    runner = Runner(config)
+    records: list[EpisodeRecord] = []
+    try:
+        runner.start()
+        from rclpy.executors import SingleThreadedExecutor
+        observer = DemoObserver(runner.context, keep_frames=True)
+        executor = SingleThreadedExecutor(context=runner.context)
+        executor.add_node(observer.node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        timeout_s = 5.0 + 3.0 * args.budget * 0.1 / args.real_time_factor
+        bar = tqdm(range(args.episodes), desc='demo', unit='ep')
+        for index in bar:
+            with observer.lock:
+                observer.frames = [] if index < args.gif_episodes else observer.frames
+                observer.keep_frames = index < args.gif_episodes
+            record = run_episode(observer, index, args.budget, settle_s=0.3, timeout_s=timeout_s)
+            records.append(record)
+            rate = 100.0 * np.mean([r.success for r in records])
+            bar.set_postfix(success=f'{rate:.0f}%')
+            tqdm.write(f'episode {index:3d}: {"REACHED" if record.success else "missed "}  steps {record.steps:3d}  '
+                       f'distance {record.start_distance:.2f} -> {record.final_distance:.2f} m  '
+                       f'plans {len(record.costs)}')
+            if live:
+                _show(observer)
+            if index == args.gif_episodes - 1 or index == args.episodes - 1:
+                with observer.lock:
+                    gif_frames = list(observer.frames)
+                if gif_frames and not (args.out / 'demo.gif').exists():
+                    write_gif(gif_frames, args.out / 'demo.gif')
+        with observer.lock:
+            diagnostics = dict(observer.diagnostics)
+            cmd_rate, jitter_ms = command_rate(observer.cmd_times)
+    finally:
+        runner.stop()
+    success = 100.0 * float(np.mean([r.success for r in records])) if records else 0.0
+    summary = {
+        'model_dir': str(model_dir), 'backend': args.backend, 'episodes': len(records), 'budget_steps': args.budget,
+        'success_rate': success,
+        'plan_latency_ms_p50': _float(diagnostics.get('plan_latency_p50_ms')),
+        'plan_latency_ms_p99': _float(diagnostics.get('plan_latency_p99_ms')),
+        'planning_rate_hz': _float(diagnostics.get('planning_rate_hz')),
+        'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
+    }
+    plot_episodes(records, args.out / 'demo_costs.png')
+    (args.out / 'demo_results.json').write_text(json.dumps(
+        {'summary': summary, 'episodes': [{k: v for k, v in asdict(r).items()} for r in records]}, indent=2) + '\n')
+    print('\nLeWM closed-loop demo (sim_node <-> planner_node over ROS 2 topics)')
+    print(f"  success: {success:.0f}% of {len(records)} episodes (budget {args.budget} env steps)")
+    print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} ms;"
+          f" planning {summary['planning_rate_hz']:.2f} Hz")
+    print(f"  commands: {cmd_rate:.2f} Hz achieved, period jitter {jitter_ms:.1f} ms")
+    print(f"  wrote {args.out / 'demo.gif'}, {args.out / 'demo_costs.png'}, {args.out / 'demo_results.json'}")
+    return 0
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float('nan')
+
+
+def _show(observer: DemoObserver) -> None:
+    import cv2
+    with observer.lock:
+        frame = None if not observer.frames else observer.frames[-1]
+    if frame is not None:
+        cv2.imshow('lewm-demo: camera | goal', cv2.cvtColor(cv2.resize(frame, None, fx=4, fy=4,
+                   interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR))
+        cv2.waitKey(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    parser = argparse.ArgumentParser(prog='lewm-demo', description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
