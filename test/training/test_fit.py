@@ -35,6 +35,13 @@ def checkpoint_step(out) -> int:
     return torch.load(out / 'checkpoint.pt', weights_only=True)['step']
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def model_json(tmp_path):
     path = tmp_path / 'tiny.json'

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lewm_ros.model.config import ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig, ProjectorConfig
 from lewm_training.dataset import Window
 
 SPEC_PREFIX = 'synthetic'
@@ -182,11 +183,9 @@ class SyntheticWindows(Dataset):
 
 
 def tiny_model_config(image_size: int = 32, action_dim: int = 2, frameskip: int = 5, history: int = 3,
-                      dropout: float = 0.0) -> 'LeWMConfig':
+                      dropout: float = 0.0) -> LeWMConfig:
     """A ~50k-parameter LeWM (ViT 2 x 32 wide on 8 px patches, latent D = 16, one predictor block)
     for tests and CI smoke runs on this data; the architecture is LeWM's, only narrower."""
-    from lewm_ros.model.config import (ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig,
-                                       ProjectorConfig)
     block = action_dim * frameskip
     return LeWMConfig(
         encoder=EncoderConfig(size='custom', patch_size=8, image_size=image_size, hidden_size=32,
