@@ -280,6 +280,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         row['naive_iter_ms_p50'] = naive_ms
                         row['naive_speedup'] = naive_ms / row['iter_ms_p50']
                     rows.append(row)
+    # The peak is measured again at the end: on a shared machine the larger of the two is the
+    # better estimate of what the CPU can do.
+    gemm = max(gemm, gemm_peak_gflops(512 if args.quick else 1024))
     return {'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                         'torch': torch.__version__, 'threads': args.threads, 'device': args.device,
                         'gemm_peak_gflops': gemm},
