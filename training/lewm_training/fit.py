@@ -252,46 +252,53 @@ class Trainer:
         progress = Progress(cfg.steps, self.step, cfg.progress and main)
         stream = batch_stream(self.data.train, self.order, self.step, cfg.num_workers, cfg.seed,
                               pin_memory=self.ctx.device.type == 'cuda')
-        interval_terms = torch.zeros(3)
-        interval_steps, interval_time, interval_norm = 0, 0.0, 0.0
         try:
-            while self.step < cfg.steps:
-                pixels, actions = next(stream)
-                start = time.perf_counter()
-                terms, grad_norm, emb = self.train_step(pixels, actions)
-                values = terms.cpu()
-                if not torch.isfinite(values).all():
-                    raise FloatingPointError(f'non-finite loss {values.tolist()} at step {self.step}')
-                took = time.perf_counter() - start
-                self.elapsed_s += took
-                interval_time += took
-                interval_terms += values
-                interval_steps += 1
-                interval_norm += grad_norm
-                progress.update(*values.tolist())
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    mean_terms = mean_over_ranks(interval_terms / interval_steps).tolist()
-                    stats = embedding_stats(emb)
-                    row = {'step': self.step, 'loss': mean_terms[0], 'pred': mean_terms[1], 'sigreg': mean_terms[2],
-                           'lr': self.scheduler.get_last_lr()[0], 'grad_norm': interval_norm / interval_steps,
-                           'steps_per_s': interval_steps / max(interval_time, 1e-9),
-                           'emb_rank': stats.effective_rank, 'emb_min_std': stats.min_std,
-                           'emb_mean_std': stats.mean_std}
-                    if main:
-                        self._log_line(row, stats)
-                        train_csv.write(row)
-                        board.scalars('train', row, self.step)
-                    interval_terms.zero_()
-                    interval_steps, interval_time, interval_norm = 0, 0.0, 0.0
-                due_val = self.data.val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps)
-                due_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
-                if due_val or due_ckpt:
-                    self._checkpoint(due_val, due_ckpt, val_csv if main else None, board if main else None)
+            with progress.redirect_logging():
+                self._loop(stream, progress, train_csv if main else None, val_csv if main else None,
+                           board if main else None)
         finally:
             progress.close()
             if main:
                 board.close()
         return FitResult(self.step, self.out / MODEL_DIR, self.val, self.elapsed_s)
+
+    def _loop(self, stream, progress: Progress, train_csv: CsvLog | None, val_csv: CsvLog | None,
+              board: TensorBoard | None) -> None:
+        cfg, main = self.cfg, self.ctx.is_main
+        interval_terms = torch.zeros(3)
+        interval_steps, interval_time, interval_norm = 0, 0.0, 0.0
+        while self.step < cfg.steps:
+            start = time.perf_counter()               # data wait + step; validation/checkpoints excluded
+            pixels, actions = next(stream)
+            terms, grad_norm, emb = self.train_step(pixels, actions)
+            values = terms.cpu()
+            if not torch.isfinite(values).all():
+                raise FloatingPointError(f'non-finite loss {values.tolist()} at step {self.step}')
+            took = time.perf_counter() - start
+            self.elapsed_s += took
+            interval_time += took
+            interval_terms += values
+            interval_steps += 1
+            interval_norm += grad_norm
+            progress.update(*values.tolist())
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                mean_terms = mean_over_ranks(interval_terms / interval_steps).tolist()
+                stats = embedding_stats(emb)
+                row = {'step': self.step, 'loss': mean_terms[0], 'pred': mean_terms[1], 'sigreg': mean_terms[2],
+                       'lr': self.scheduler.get_last_lr()[0], 'grad_norm': interval_norm / interval_steps,
+                       'steps_per_s': interval_steps / max(interval_time, 1e-9),
+                       'emb_rank': stats.effective_rank, 'emb_min_std': stats.min_std,
+                       'emb_mean_std': stats.mean_std}
+                if main:
+                    self._log_line(row, stats)
+                    train_csv.write(row)
+                    board.scalars('train', row, self.step)
+                interval_terms.zero_()
+                interval_steps, interval_time, interval_norm = 0, 0.0, 0.0
+            due_val = self.data.val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps)
+            due_ckpt = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+            if due_val or due_ckpt:
+                self._checkpoint(due_val, due_ckpt, val_csv, board)
 
     def _log_line(self, row: dict[str, float], stats: EmbeddingStats) -> None:
         remaining = (self.cfg.steps - self.step) / max(row['steps_per_s'], 1e-9)

@@ -2,6 +2,7 @@
 ETA, and the collapse monitor (effective rank + per-dimension std of the embeddings)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -105,6 +106,13 @@ class Progress:
         if enabled:
             from tqdm import tqdm
             self.bar = tqdm(total=total, initial=initial, unit='step', dynamic_ncols=True, desc='fit')
+
+    def redirect_logging(self):
+        """Context in which log lines print above the bar instead of breaking it."""
+        if self.bar is None:
+            return contextlib.nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+        return logging_redirect_tqdm()
 
     def update(self, loss: float, pred: float, sigreg: float) -> None:
         if self.bar is not None:
