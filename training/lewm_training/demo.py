@@ -148,17 +148,19 @@ class DemoObserver:
 
 
 def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float, timeout_s: float) -> EpisodeRecord:
-    """Disable, reset, enable, then watch the sim's status until success or ``budget`` env steps."""
+    """``index`` numbers the demo's episodes; the sim numbers its own (it starts one at launch)."""
+    # Disable, reset, enable, then watch the sim's status until success or ``budget`` env steps.
     observer.set_enabled(False)
     time.sleep(settle_s)
     with observer.lock:
         observer.goal = None
+        previous = observer.status['episode'] if observer.status else None
     observer.reset_episode()
     deadline = time.monotonic() + timeout_s
     while True:  # wait for the new episode's goal image and status
         with observer.lock:
-            ready = observer.goal is not None and observer.status is not None and observer.status['episode'] == index
             status = dict(observer.status) if observer.status else None
+            ready = observer.goal is not None and status is not None and status['episode'] != previous
         if ready:
             break
         if time.monotonic() > deadline:
@@ -282,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         observer = DemoObserver(runner.context, keep_frames=True)
         executor = SingleThreadedExecutor(context=runner.context)
         executor.add_node(observer.node)
-        threading.Thread(target=executor.spin, daemon=True).start()
+        threading.Thread(target=_spin_quietly, args=(executor,), daemon=True).start()
         timeout_s = 5.0 + 3.0 * args.budget * 0.1 / args.real_time_factor
         bar = tqdm(range(args.episodes), desc='demo', unit='ep')
         for index in bar:
@@ -327,6 +329,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"  commands: {cmd_rate:.2f} Hz achieved, period jitter {jitter_ms:.1f} ms")
     print(f"  wrote {args.out / 'demo.gif'}, {args.out / 'demo_costs.png'}, {args.out / 'demo_results.json'}")
     return 0
+
+
+def _spin_quietly(executor) -> None:
+    from rclpy.executors import ExternalShutdownException
+    try:
+        executor.spin()
+    except ExternalShutdownException:  # the runner ended the context: normal shutdown
+        pass
 
 
 def _float(value) -> float:
