@@ -1,5 +1,7 @@
 """RolloutCost (efficient) == NaiveRolloutCost (reference) on random models whose AdaLN gates
 are non-zero, for every history length and horizon; cost terms; FLOP savings."""
+import json
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -130,3 +132,13 @@ def test_efficient_rollout_saves_a_third_of_the_flops_on_the_paper_preset():
                 kind(model)(*args)
             flops.append(counter.get_total_flops())
     assert flops[1] / flops[0] >= 1.4
+
+
+def test_rollout_bench_smoke(tmp_path):
+    """The benchmark CLI runs and reports a consistent result (tiny sizes: timings not asserted)."""
+    from lewm_ros.runtime.rollout_bench import main
+    out = tmp_path / 'bench.json'
+    assert main(['--preset', 'compact', '--samples', '8', '--horizon', '2', '--repeats', '1', '--threads', '1',
+                 '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['max_rel_diff'] <= TOL and result['naive_gflop'] > result['efficient_gflop'] > 0
