@@ -20,7 +20,8 @@ class SIGReg(nn.Module):
     """Callable module: sigreg(h (T, N, D)) -> scalar.
 
     knots: integration knots on [0, t_max] (reference: 17 on [0, 3]; the paper's appendix
-    says [0.2, 4]); num_proj: directions per call (1024).
+    says [0.2, 4]); num_proj: directions per call (1024); calls: calls so far (with ``seed``, the
+    directions of call c come from seed + c: save and restore it to resume exactly).
     """
 
     def __init__(self, knots: int = 17, num_proj: int = 1024, t_max: float = 3.0, t_min: float = 0.0,
@@ -35,7 +36,7 @@ class SIGReg(nn.Module):
         self.num_proj = num_proj
         self.gather = gather
         self.seed = seed
-        self._calls = 0
+        self.calls = 0
         t = torch.linspace(t_min, t_max, knots)
         dt = (t_max - t_min) / (knots - 1)
         trapezoid = torch.full((knots,), 2 * dt)
@@ -49,9 +50,9 @@ class SIGReg(nn.Module):
         """(dim, num_proj) unit columns; seeded per call when ``seed`` is set."""
         generator = None
         if self.seed is not None:
-            generator = torch.Generator(device='cpu').manual_seed(self.seed + self._calls)
+            generator = torch.Generator(device='cpu').manual_seed(self.seed + self.calls)
         a = torch.randn(dim, self.num_proj, generator=generator).to(device)
-        self._calls += 1
+        self.calls += 1
         return a / a.norm(dim=0, keepdim=True)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:

@@ -211,7 +211,7 @@ class Trainer:
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.scheduler.load_state_dict(state['scheduler'])
-        self.sigreg._calls = int(state['sigreg_calls'])
+        self.sigreg.calls = int(state['sigreg_calls'])
         self.step, self.elapsed_s = int(state['step']), float(state['elapsed_s'])
         self.val = dict(state.get('val', {}))
         if int(state['world_size']) == self.ctx.world_size:
@@ -344,7 +344,7 @@ class Trainer:
                            build_metadata(self.cfg, self.info, self.step, self.elapsed_s, self.command, self.val))
             save_checkpoint(self.out, {
                 'step': self.step, 'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
-                'scheduler': self.scheduler.state_dict(), 'sigreg_calls': self.sigreg._calls, 'rng': rngs,
+                'scheduler': self.scheduler.state_dict(), 'sigreg_calls': self.sigreg.calls, 'rng': rngs,
                 'world_size': self.ctx.world_size, 'elapsed_s': self.elapsed_s, 'val': self.val,
                 'config': self.cfg.to_dict()})
             LOG.info('step %d: checkpoint %s, model %s', self.step, self.out / 'checkpoint.pt',
