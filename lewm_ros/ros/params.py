@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lewm_ros.model.metadata import ModelMetadata
+from lewm_ros.planning.config import MPCConfig
 from lewm_ros.ros.command_mapping import COMMAND_TYPES, CommandMapping
 from lewm_ros.ros.image_preprocess import CropConfig
 from lewm_ros.ros.safety import SafetyConfig
@@ -23,6 +24,7 @@ from lewm_ros.ros.safety import SafetyConfig
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 IMAGE_TYPES = ('raw', 'compressed')
 TYPES = ('bool', 'integer', 'double', 'string', 'integer_array', 'double_array', 'string_array')
+_MPC = MPCConfig()  # planner defaults come from the planner's own config: one source of truth
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,15 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('backend', 'string', 'torch', '', False, f'Inference backend: one of {", ".join(BACKENDS)}.'),
     ParamSpec('device', 'string', 'cpu', '', False, "Device for the backend: 'cpu', 'cuda', 'cuda:N'."),
     # planner (CEM / MPC)
-    ParamSpec('planner.samples', 'integer', 64, '', False, 'CEM samples per iteration (paper: 300).'),
-    ParamSpec('planner.elites', 'integer', 8, '', False, 'CEM elites refitted per iteration (paper: 30).'),
-    ParamSpec('planner.iterations', 'integer', 6, '', False, 'CEM iterations of a cold solve (paper: 30).'),
-    ParamSpec('planner.warm_start', 'bool', True, '', False,
+    ParamSpec('planner.samples', 'integer', _MPC.cem.num_samples, '', False, 'CEM samples per iteration (paper: 300).'),
+    ParamSpec('planner.elites', 'integer', _MPC.cem.num_elites, '', False, 'CEM elites refitted per iteration (paper: 30).'),
+    ParamSpec('planner.iterations', 'integer', _MPC.cem.iterations, '', False, 'CEM iterations of a cold solve (paper: 30).'),
+    ParamSpec('planner.warm_start', 'bool', _MPC.warm_start, '', False,
               'Start each solve from the previous plan shifted by the executed blocks.'),
-    ParamSpec('planner.warm_iterations', 'integer', 3, '', False, 'CEM iterations of a warm-started solve.'),
-    ParamSpec('planner.warm_std', 'double', 0.5, 'z-scored', False, 'Sampling std of a warm-started solve.'),
-    ParamSpec('planner.horizon', 'integer', 5, 'blocks', False, 'Planning horizon H in action blocks.'),
-    ParamSpec('planner.seed', 'integer', 0, '', False, "Seed of the planner's random generator."),
+    ParamSpec('planner.warm_iterations', 'integer', _MPC.warm_iterations, '', False, 'CEM iterations of a warm-started solve.'),
+    ParamSpec('planner.warm_std', 'double', _MPC.warm_std, 'z-scored', False, 'Sampling std of a warm-started solve.'),
+    ParamSpec('planner.horizon', 'integer', _MPC.cem.horizon, 'blocks', False, 'Planning horizon H in action blocks.'),
+    ParamSpec('planner.seed', 'integer', _MPC.cem.seed, '', False, "Seed of the planner's random generator."),
     ParamSpec('receding_blocks', 'integer', 1, 'blocks', True,
               'Replan after executing this many action blocks of a plan (1..planner.horizon).'),
     # camera
