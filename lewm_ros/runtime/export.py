@@ -39,7 +39,7 @@ from torch import nn
 from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights, load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.engine_cache import sha256_file
-from lewm_ros.runtime.rollout import LatentCostConfig, RolloutCost
+from lewm_ros.runtime.rollout import LatentCostConfig, RolloutCost, check_rollout_inputs
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,6 +69,28 @@ def cost_input_names(k: int) -> tuple[str, ...]:
     if k == 1:
         return ('candidates', 'history_latents', 'goal')
     return ('candidates', 'history_latents', 'history_blocks', 'goal')
+
+
+def static_cost_feeds(backend: str, candidates: torch.Tensor, context, num_samples: int, horizon: int,
+                      latent_dim: int, block_dim: int, history: int) -> tuple[int, dict[str, torch.Tensor]]:
+    """Check a costs() call against the static shapes of exported graphs / built engines.
+
+    Returns (k, feeds): the number of history frames (which graph to run) and the named inputs
+    of that graph. Raises ValueError naming expected vs got shapes.
+    """
+    expected = (num_samples, horizon, block_dim)
+    if tuple(candidates.shape) != expected:
+        raise ValueError(f'{backend} backend was built for candidates {expected} (num_samples, horizon, block_dim), '
+                         f'got {tuple(candidates.shape)}; build it with num_samples={candidates.shape[0]}, '
+                         f'horizon={candidates.shape[1] if candidates.ndim > 1 else "?"}')
+    check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
+                         latent_dim, block_dim)
+    k = context.history_latents.shape[0]
+    if k > history:
+        raise ValueError(f'history_latents has {k} frames; the model attends to at most {history}')
+    feeds = {'candidates': candidates, 'history_latents': context.history_latents,
+             'history_blocks': context.history_blocks, 'goal': context.goal_latent}
+    return k, {name: feeds[name] for name in cost_input_names(k)}
 
 
 def model_hash(model_dir: str | Path) -> str:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
-from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, OnnxManifest, cost_input_names,
-                                     ensure_onnx)
-from lewm_ros.runtime.rollout import LatentCostConfig, check_rollout_inputs
+from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, OnnxManifest, ensure_onnx,
+                                     static_cost_feeds)
+from lewm_ros.runtime.rollout import LatentCostConfig
 
 _LOG = logging.getLogger(__name__)
 
@@ -115,17 +115,6 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
         """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the exported shape."""
-        expected = (self.num_samples, self.horizon, self.block_dim)
-        if tuple(candidates.shape) != expected:
-            raise ValueError(f'onnxruntime backend was exported for candidates {expected} (num_samples, horizon, '
-                             f'block_dim), got {tuple(candidates.shape)}; build it with num_samples='
-                             f'{candidates.shape[0]}, horizon={candidates.shape[1] if candidates.ndim > 1 else "?"}')
-        check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
-                             self.latent_dim, self.block_dim)
-        k = context.history_latents.shape[0]
-        if k > self.history:
-            raise ValueError(f'history_latents has {k} frames; the model attends to at most {self.history}')
-        feeds = {'candidates': candidates, 'history_latents': context.history_latents,
-                 'history_blocks': context.history_blocks, 'goal': context.goal_latent}
-        feeds = {name: feeds[name] for name in cost_input_names(k)}
+        k, feeds = static_cost_feeds('onnxruntime', candidates, context, self.num_samples, self.horizon,
+                                     self.latent_dim, self.block_dim, self.history)
         return self._run(self._costs[k], feeds, COST_OUTPUTS[0], (self.num_samples,))

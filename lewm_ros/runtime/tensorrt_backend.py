@@ -26,8 +26,8 @@ import torch
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
 from lewm_ros.runtime.engine_cache import EngineCache, EngineKey
 from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest,
-                                     cost_file, cost_input_names, ensure_onnx)
-from lewm_ros.runtime.rollout import LatentCostConfig, check_rollout_inputs
+                                     cost_file, ensure_onnx, static_cost_feeds)
+from lewm_ros.runtime.rollout import LatentCostConfig
 
 _LOG = logging.getLogger(__name__)
 
@@ -293,15 +293,6 @@ class TensorRTBackend(InferenceBackend):
 
     def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
         """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the built shape."""
-        expected = (self.num_samples, self.horizon, self.block_dim)
-        if tuple(candidates.shape) != expected:
-            raise ValueError(f'tensorrt engines were built for candidates {expected} (num_samples, horizon, '
-                             f'block_dim), got {tuple(candidates.shape)}')
-        check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
-                             self.latent_dim, self.block_dim)
-        k = context.history_latents.shape[0]
-        if k > self.history:
-            raise ValueError(f'history_latents has {k} frames; the model attends to at most {self.history}')
-        feeds = {'candidates': candidates, 'history_latents': context.history_latents,
-                 'history_blocks': context.history_blocks, 'goal': context.goal_latent}
-        return self._engines[f'rollout_cost_k{k}']({n: feeds[n] for n in cost_input_names(k)})[COST_OUTPUTS[0]]
+        k, feeds = static_cost_feeds('tensorrt', candidates, context, self.num_samples, self.horizon,
+                                     self.latent_dim, self.block_dim, self.history)
+        return self._engines[f'rollout_cost_k{k}'](feeds)[COST_OUTPUTS[0]]

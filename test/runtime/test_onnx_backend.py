@@ -67,7 +67,7 @@ def test_does_not_modify_inputs(backends):
 def test_static_shape_mismatch_names_expected_and_got(backends):
     onnx, _ = backends
     context = _context(1, torch.Generator().manual_seed(0))
-    with pytest.raises(ValueError, match=r'exported for candidates \(6, 3, 4\).*got \(7, 3, 4\)'):
+    with pytest.raises(ValueError, match=r'built for candidates \(6, 3, 4\).*got \(7, 3, 4\)'):
         onnx.costs(torch.zeros(7, H, BLOCK), context)
     with pytest.raises(ValueError, match='history_blocks'):
         onnx.costs(torch.zeros(N, H, BLOCK), PlanningContext(torch.zeros(2, LATENT), torch.zeros(0, BLOCK),

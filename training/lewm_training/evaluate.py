@@ -105,7 +105,6 @@ def episodes_from_policy(task_name: str, image_size: int, cfg: EvalConfig, heuri
 def run_planner_episode(task, planner, spec: EpisodeSpec, cfg: EvalConfig) -> EpisodeResult:
     """Closed loop: observe at block boundaries, replan every ``receding_blocks`` blocks."""
     obs, _ = task.reset(options={'state': spec.start_state})
-    frameskip = planner.metadata.frameskip
     planner.reset()
     planner.set_goal(task.render_state(spec.goal_state))
     planner.observe(obs.pixels, None)
