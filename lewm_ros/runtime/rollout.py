@@ -155,14 +155,16 @@ class NaiveRolloutCost(_CostBase):
         return self._total(preds, candidates, goal)
 
 
-def _modulation(block: ConditionalBlock, cond: torch.Tensor) -> torch.Tensor:
-    """AdaLN modulation of SiLU'd conditioning (..., C) -> (..., 6C) chunks (shift_a, 1 + scale_a,
-    gate_a, shift_m, 1 + scale_m, gate_m): the "1 +" of ``modulate`` folded into the bias, once."""
-    linear = block.adaLN_modulation[1]
+def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor) -> list[torch.Tensor]:
+    """AdaLN modulation of every block for SiLU'd conditioning (..., C) -> per block (..., 6C),
+    chunks (shift_a, 1 + scale_a, gate_a, shift_m, 1 + scale_m, gate_m): the "1 +" of
+    ``modulate`` is folded into the bias, and all blocks share one GEMM (one allocation)."""
     dim = cond.shape[-1]
     # 1 on the two scale chunks (1 and 4 of 6); built by kernels, no host copy (CUDA-graph safe).
     one = ((torch.arange(6 * dim, device=cond.device) // dim) % 3 == 1).to(cond.dtype)
-    return F.linear(cond, linear.weight, linear.bias + one)
+    weight = torch.cat([blk.adaLN_modulation[1].weight for blk in layers], dim=0)      # (L*6C, C)
+    bias = torch.cat([blk.adaLN_modulation[1].bias + one for blk in layers], dim=0)    # (L*6C,)
+    return list(F.linear(cond, weight, bias).split(6 * dim, dim=-1))
 
 
 def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
@@ -170,7 +172,7 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
                   ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """One AdaLN-zero block on new tokens that follow cached ones.
 
-    x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulation`;
+    x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulations`;
     past: keys/values of the earlier tokens of the window (B|1, h, P, d) or None; out_tokens: how
     many trailing new tokens need the block output (0 = keys/values only).
     Returns (output (B, out_tokens, C) or None, keys (B, h, P+T, d), values (B, h, P+T, d)).
@@ -224,11 +226,11 @@ class RolloutCost(_CostBase):
 
         # AdaLN modulation once per distinct (block, action): candidates (N, H, 6C), executed (k-1, 6C).
         cond_cand = F.silu(tr.cond_proj(model.encode_actions(candidates)))            # (N, H, C)
-        mod_cand = [_modulation(blk, cond_cand) for blk in layers]
+        mod_cand = _modulations(layers, cond_cand)
         mod_exec = None
         if k > 1:
             cond_exec = F.silu(tr.cond_proj(model.encode_actions(history_blocks.unsqueeze(0))[0]))  # (k-1, C)
-            mod_exec = [_modulation(blk, cond_exec) for blk in layers]
+            mod_exec = _modulations(layers, cond_exec)
 
         preds: list[torch.Tensor] = []
         cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -246,13 +248,15 @@ class RolloutCost(_CostBase):
             latents = [history_latents[f].expand(n, -1) if f < k else preds[f - k] for f in range(first_new, frames)]
             x = tr.input_proj(torch.stack(latents, dim=1) + pos[first_new - start:frames - start])  # (N, T, C)
             j0 = first_new - (k - 1)
+            # Keep keys/values only if the next step's window starts here too (it grows, no slide).
+            keep = step + 1 < horizon and max(0, frames + 1 - hist) == start
             cache = []
             for i, blk in enumerate(layers):
                 last = i == len(layers) - 1
-                out, keys, values = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1],
-                                                  None if past is None else past[i], 1 if last else x.shape[1])
-                cache.append((keys, values))
-                x = out
+                x, keys, values = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1],
+                                                None if past is None else past[i], 1 if last else x.shape[1])
+                if keep:
+                    cache.append((keys, values))
             z = model.pred_proj(tr.output_proj(tr.norm(x[:, -1])))                      # (N, D)
             preds.append(z)
         return self._total(preds, candidates, goal)
