@@ -69,8 +69,10 @@ def _mpc_cem() -> CEMConfig:
 @dataclass(frozen=True)
 class MPCConfig:
     """Receding-horizon planning with warm starts. The defaults are sized for the compact preset:
-    64 x 2 warm iterations is ~128 rollouts of ~17 MFLOP each per tick, measured at p50 91 ms /
-    p99 102 ms per observe + plan on one thread of a loaded 2-core CPU (random weights).
+    64 samples x 2 warm iterations = 128 rollouts of ~16 MFLOP (H 5, k 3) per tick. Measured per
+    observe + plan (random weights, 2-core CPU shared with other jobs): p50 37 ms / p99 46 ms with
+    2 threads at load ~2.5; p50 47-51 ms / p99 55-67 ms with 1 thread at load 3-5 (a cold solve,
+    6 iterations: 90-130 ms). On a loaded CPU use 1 intra-op thread: 2 threads then spin-wait.
 
     cem: the solver (a cold solve uses cem.iterations and cem.init_std);
     warm_start: start each solve from the previous plan shifted by the executed blocks;
