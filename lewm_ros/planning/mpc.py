@@ -20,7 +20,7 @@ from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.model.preprocess import normalize_images
 from lewm_ros.planning.cem import CEM
 from lewm_ros.planning.config import MPCConfig
-from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, make_backend
+from lewm_ros.runtime.backend import STATIC_SHAPE_BACKENDS, InferenceBackend, PlanningContext, make_backend
 
 LOG = logging.getLogger(__name__)
 
@@ -68,8 +68,15 @@ class MPCPlanner:
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, backend: str = 'torch', device: str = 'cpu',
                        config: MPCConfig | None = None, **backend_options: Any) -> 'MPCPlanner':
-        """Planner for a model directory (weights + ``lewm_meta.json``) on a named backend."""
+        """Planner for a model directory (weights + ``lewm_meta.json``) on a named backend.
+
+        Static-shape backends (ONNX Runtime, TensorRT) are built for this config's planning batch
+        (num_samples x horizon) unless ``backend_options`` say otherwise."""
         metadata = ModelMetadata.load(model_dir)
+        config = config or MPCConfig()
+        if backend in STATIC_SHAPE_BACKENDS:
+            backend_options.setdefault('num_samples', config.cem.num_samples)
+            backend_options.setdefault('horizon', config.cem.horizon)
         return cls(make_backend(backend, model_dir, device=device, **backend_options), metadata, config)
 
     # ----- state --------------------------------------------------------------------------

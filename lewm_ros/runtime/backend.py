@@ -64,6 +64,10 @@ _BACKENDS: dict[str, tuple[str, str, str]] = {
 BACKEND_NAMES = tuple(_BACKENDS)
 
 
+#: Backends whose graphs / engines have a fixed planning batch (num_samples, horizon).
+STATIC_SHAPE_BACKENDS = ('onnxruntime', 'tensorrt')
+
+
 def make_backend(name: str, model_dir: str | Path, device: str | torch.device = 'cpu',
                  **options: Any) -> InferenceBackend:
     """Build a backend by registry name ('torch', 'onnxruntime', 'tensorrt').

@@ -158,3 +158,21 @@ def test_plan_on_the_compact_preset():
 def test_mpc_config_errors_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f'mpc.{field}'):
         MPCConfig(**kwargs)
+
+
+def test_onnxruntime_and_torch_planners_agree(tiny_model_dir):
+    """Same seed, inputs and budget: the ONNX Runtime planner (built for this config's static
+    planning batch) returns the torch planner's plan and cost, over a warm-started MPC sequence."""
+    planners = [MPCPlanner.from_model_dir(tiny_model_dir, backend=name, config=FAST)
+                for name in ('torch', 'onnxruntime')]
+    plans = {0: [], 1: []}
+    for i, mpc in enumerate(planners):
+        mpc.set_goal(frame(0))
+        mpc.observe(frame(1))
+        for step in range(3):
+            plan = mpc.plan()
+            plans[i].append(plan)
+            mpc.observe(frame(2 + step), plan.raw_actions[0])
+    for a, b in zip(plans[0], plans[1]):
+        np.testing.assert_allclose(a.blocks, b.blocks, atol=1e-4)
+        assert abs(a.cost - b.cost) <= 1e-4 * max(1.0, abs(a.cost))
