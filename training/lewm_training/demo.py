@@ -262,22 +262,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--real-time-factor', type=float, default=1.0, help='sim speed (sim s per wall s)')
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class DemoConfig:
+    """model_dir: model directory; episodes: N; backend: torch | onnxruntime | tensorrt; budget: env
+    steps per episode; seed: episode seed (sim_node seed); params_file: ROS 2 params YAML;
+    out: output folder; gif_episodes: episodes recorded into the GIF; live: show an OpenCV window;
+    real_time_factor: sim seconds per wall second; progress: tqdm bar and per-episode lines."""
+    model_dir: Path
+    episodes: int = 20
+    backend: str = 'torch'
+    budget: int = 50
+    seed: int = 42
+    params_file: Path = field(default_factory=default_params_file)
+    out: Path = Path('demo_out')
+    gif_episodes: int = 4
+    live: bool = False
+    real_time_factor: float = 1.0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.budget < 1:
+            raise ValueError(f'episodes ({self.episodes}) and budget ({self.budget}) must be >= 1')
+        if not (Path(self.model_dir) / 'config.json').is_file():
+            raise ValueError(f'no model at {self.model_dir}: pass --model-dir (train one with lewm-train fit)')
+
+
+def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
+    """Run the demo; returns (summary, per-episode records) and writes GIF, plot and JSON to cfg.out."""
     from lewm_ros.ros.runner import RunConfig, Runner
-    model_dir = (args.model_dir or default_model_dir()).resolve()
-    if not (model_dir / 'config.json').is_file():
-        raise SystemExit(f'no model at {model_dir}: pass --model-dir (train one with lewm-train fit)')
-    if args.episodes < 1 or args.budget < 1:
-        raise SystemExit('--episodes and --budget must be >= 1')
-    live = not args.headless and bool(os.environ.get('DISPLAY'))
-    args.out.mkdir(parents=True, exist_ok=True)
-    config = RunConfig(params_file=(args.params or default_params_file()).resolve(),
-                       nodes=('sim_node', 'planner_node'), log_level='warn',
-                       params=(f'model_dir:={model_dir}', f'backend:={args.backend}', f'seed:={args.seed}',
-                               f'real_time_factor:={args.real_time_factor}', 'start_enabled:=false'))
-    LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, args.backend)
+    model_dir = Path(cfg.model_dir).resolve()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
+                       log_level='warn',
+                       params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
+                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false'))
+    LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
     runner = Runner(config)
     records: list[EpisodeRecord] = []
+    gif_path = cfg.out / 'demo.gif'
     try:
         runner.start()
         from rclpy.executors import SingleThreadedExecutor
@@ -285,49 +307,62 @@ def run(args: argparse.Namespace) -> int:
         executor = SingleThreadedExecutor(context=runner.context)
         executor.add_node(observer.node)
         threading.Thread(target=_spin_quietly, args=(executor,), daemon=True).start()
-        timeout_s = 5.0 + 3.0 * args.budget * 0.1 / args.real_time_factor
-        bar = tqdm(range(args.episodes), desc='demo', unit='ep')
+        timeout_s = 5.0 + 3.0 * cfg.budget * 0.1 / cfg.real_time_factor
+        bar = tqdm(range(cfg.episodes), desc='demo', unit='ep', disable=not cfg.progress)
         for index in bar:
             with observer.lock:
-                observer.frames = [] if index < args.gif_episodes else observer.frames
-                observer.keep_frames = index < args.gif_episodes
-            record = run_episode(observer, index, args.budget, settle_s=0.3, timeout_s=timeout_s)
+                observer.keep_frames = index < cfg.gif_episodes
+            record = run_episode(observer, index, cfg.budget, settle_s=0.3, timeout_s=timeout_s)
             records.append(record)
-            rate = 100.0 * np.mean([r.success for r in records])
-            bar.set_postfix(success=f'{rate:.0f}%')
-            tqdm.write(f'episode {index:3d}: {"REACHED" if record.success else "missed "}  steps {record.steps:3d}  '
-                       f'distance {record.start_distance:.2f} -> {record.final_distance:.2f} m  '
-                       f'plans {len(record.costs)}')
-            if live:
+            bar.set_postfix(success=f'{100.0 * np.mean([r.success for r in records]):.0f}%')
+            if cfg.progress:
+                tqdm.write(f'episode {index:3d}: {"REACHED" if record.success else "missed "}  steps '
+                           f'{record.steps:3d}  distance {record.start_distance:.2f} -> '
+                           f'{record.final_distance:.2f} m  plans {len(record.costs)}')
+            if cfg.live:
                 _show(observer)
-            if index == args.gif_episodes - 1 or index == args.episodes - 1:
+            if index == min(cfg.gif_episodes, cfg.episodes) - 1:
                 with observer.lock:
                     gif_frames = list(observer.frames)
-                if gif_frames and not (args.out / 'demo.gif').exists():
-                    write_gif(gif_frames, args.out / 'demo.gif')
+                if gif_frames:
+                    write_gif(gif_frames, gif_path)
         with observer.lock:
             diagnostics = dict(observer.diagnostics)
             cmd_rate, jitter_ms = command_rate(observer.cmd_times)
     finally:
         runner.stop()
-    success = 100.0 * float(np.mean([r.success for r in records])) if records else 0.0
     summary = {
-        'model_dir': str(model_dir), 'backend': args.backend, 'episodes': len(records), 'budget_steps': args.budget,
-        'success_rate': success,
+        'model_dir': str(model_dir), 'backend': cfg.backend, 'episodes': len(records), 'budget_steps': cfg.budget,
+        'seed': cfg.seed,
+        'success_rate': 100.0 * float(np.mean([r.success for r in records])) if records else 0.0,
         'plan_latency_ms_p50': _float(diagnostics.get('plan_latency_p50_ms')),
         'plan_latency_ms_p99': _float(diagnostics.get('plan_latency_p99_ms')),
         'planning_rate_hz': _float(diagnostics.get('planning_rate_hz')),
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
     }
-    plot_episodes(records, args.out / 'demo_costs.png')
-    (args.out / 'demo_results.json').write_text(json.dumps(
-        {'summary': summary, 'episodes': [{k: v for k, v in asdict(r).items()} for r in records]}, indent=2) + '\n')
+    plot_episodes(records, cfg.out / 'demo_costs.png')
+    (cfg.out / 'demo_results.json').write_text(json.dumps(
+        {'summary': summary, 'episodes': [asdict(r) for r in records]}, indent=2) + '\n')
+    return summary, records
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = DemoConfig(model_dir=args.model_dir or default_model_dir(), episodes=args.episodes,
+                         backend=args.backend, budget=args.budget, seed=args.seed,
+                         params_file=args.params or default_params_file(), out=args.out,
+                         gif_episodes=args.gif_episodes, real_time_factor=args.real_time_factor,
+                         live=not args.headless and bool(os.environ.get('DISPLAY')))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    summary, records = run_demo(cfg)
     print('\nLeWM closed-loop demo (sim_node <-> planner_node over ROS 2 topics)')
-    print(f"  success: {success:.0f}% of {len(records)} episodes (budget {args.budget} env steps)")
-    print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} ms;"
-          f" planning {summary['planning_rate_hz']:.2f} Hz")
-    print(f"  commands: {cmd_rate:.2f} Hz achieved, period jitter {jitter_ms:.1f} ms")
-    print(f"  wrote {args.out / 'demo.gif'}, {args.out / 'demo_costs.png'}, {args.out / 'demo_results.json'}")
+    print(f"  success: {summary['success_rate']:.0f}% of {len(records)} episodes (budget {cfg.budget} env steps)")
+    print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} "
+          f"ms; planning {summary['planning_rate_hz']:.2f} Hz")
+    print(f"  commands: {summary['command_rate_hz']:.2f} Hz achieved, period jitter "
+          f"{summary['command_period_jitter_ms']:.1f} ms")
+    print(f"  wrote {cfg.out / 'demo.gif'}, {cfg.out / 'demo_costs.png'}, {cfg.out / 'demo_results.json'}")
     return 0
 
 

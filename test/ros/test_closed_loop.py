@@ -1,0 +1,36 @@
+"""Simulator in the loop through real ROS 2 topics with the shipped model: lewm-demo
+(sim_node <-> planner_node) reaches goals, at the success rate `lewm-train eval` measures for the
+same model, episodes and budget (within 5 points over 20 episodes)."""
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+os.environ['ROS_DOMAIN_ID'] = '86'
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+from lewm_training.demo import DemoConfig, run_demo  # noqa: E402
+from lewm_training.evaluate import EvalConfig, episodes_from_policy, evaluate  # noqa: E402
+
+MODEL = Path(__file__).resolve().parents[2] / 'models' / 'tworoom_compact'
+EPISODES = 20
+
+
+@pytest.mark.timeout(900)
+def test_closed_loop_over_ros_matches_offline_eval(tmp_path):
+    summary, records = run_demo(DemoConfig(model_dir=MODEL, episodes=EPISODES, seed=42, out=tmp_path,
+                                           gif_episodes=1, progress=False))
+    assert len(records) == EPISODES
+    assert (tmp_path / 'demo.gif').stat().st_size > 0 and (tmp_path / 'demo_costs.png').stat().st_size > 0
+    # The sim's episodes: it draws episode 0 at start-up, the demo's resets give episodes 1..N.
+    cfg = EvalConfig(episodes=EPISODES + 1, seed=42)
+    specs = episodes_from_policy('tworoom', 64, cfg)[1:]
+    report = evaluate(MODEL, specs, replace(cfg, episodes=EPISODES), 'tworoom', with_random=False, progress=False)
+    for record, episode in zip(records, report['episodes']):
+        assert abs(record.start_distance - episode['lewm']['start_distance']) < 1e-3  # the same episodes
+    print(f"\nclosed loop over ROS: {summary['success_rate']:.0f}%, offline eval: "
+          f"{report['lewm']['success_rate']:.0f}% ({EPISODES} episodes); commands "
+          f"{summary['command_rate_hz']:.2f} Hz, plan p99 {summary['plan_latency_ms_p99']:.0f} ms")
+    assert summary['success_rate'] >= 50.0, 'the shipped model should reach most goals'
+    assert abs(summary['success_rate'] - report['lewm']['success_rate']) <= 5.0
