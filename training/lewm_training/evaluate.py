@@ -163,10 +163,11 @@ def summarize(results: list[EpisodeResult]) -> dict:
 
 def evaluate(model_dir: str | Path, specs: list[EpisodeSpec], cfg: EvalConfig, task_name: str,
              backend: str = 'torch', planner_config=None, with_random: bool = True,
-             progress: bool = True) -> dict:
-    """Run the planner (and the random baseline) on ``specs``; returns the JSON-able report."""
+             progress: bool = True, **backend_options) -> dict:
+    """Run the planner (and the random baseline) on ``specs``; returns the JSON-able report.
+    ``backend_options`` go to the backend (e.g. ``cost=LatentCostConfig(...)``)."""
     from lewm_ros.planning.mpc import MPCPlanner
-    planner = MPCPlanner.from_model_dir(model_dir, backend=backend, config=planner_config)
+    planner = MPCPlanner.from_model_dir(model_dir, backend=backend, config=planner_config, **backend_options)
     task = make_task(task_name, image_size=planner.metadata.image_size, seed=cfg.seed)
     planned, random = [], []
     started = time.perf_counter()
