@@ -38,9 +38,13 @@ class CEM:
     ``config.clamp_to_bounds``."""
 
     def __init__(self, config: CEMConfig, block_dim: int, device: str | torch.device = 'cpu',
-                 bounds_z: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+                 bounds_z: tuple[torch.Tensor, torch.Tensor] | None = None, action_dim: int | None = None) -> None:
         if config.clamp_to_bounds and bounds_z is None:
             raise ValueError('cem.clamp_to_bounds is set but no action bounds were given')
+        if config.hold_actions and (action_dim is None or block_dim % action_dim):
+            raise ValueError(f'cem.hold_actions needs the raw action_dim dividing block_dim={block_dim}, '
+                             f'got {action_dim}')
+        self.action_dim = action_dim
         self.config = config
         self.block_dim = block_dim
         self.device = torch.device(device)
@@ -74,7 +78,7 @@ class CEM:
                                   device=self.device).expand(shape).clone()
             history = torch.empty(iterations, device=self.device)
             for it in range(iterations):
-                noise = torch.randn((cfg.num_samples - 1, *shape), generator=self.generator, device=self.device)
+                noise = self._noise(shape)
                 samples = torch.cat([mean.unsqueeze(0), mean + std * noise], dim=0)      # (N, H, block)
                 if cfg.clamp_to_bounds:
                     samples = samples.clamp(self.bounds_z[0], self.bounds_z[1])
@@ -86,3 +90,12 @@ class CEM:
             cost_history = tuple(history.cpu().tolist())
         return CEMResult(mean=mean, cost=cost_history[-1], iterations=iterations,
                          elapsed_s=time.perf_counter() - start, cost_history=cost_history)
+
+    def _noise(self, shape: tuple[int, int]) -> torch.Tensor:
+        """(N-1, H, block) standard normal; with ``hold_actions`` one draw per raw action dim and
+        block, repeated over the block's frameskip steps (piecewise-constant candidates)."""
+        n = self.config.num_samples - 1
+        if not self.config.hold_actions:
+            return torch.randn((n, *shape), generator=self.generator, device=self.device)
+        held = torch.randn((n, shape[0], 1, self.action_dim), generator=self.generator, device=self.device)
+        return held.expand(n, shape[0], shape[1] // self.action_dim, self.action_dim).reshape(n, *shape)

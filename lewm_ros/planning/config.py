@@ -38,7 +38,9 @@ class CEMConfig:
     iterations: iterations of a solve; horizon: planned action blocks H;
     init_std: std of the initial sampling distribution [z-scored] (mean 0);
     clamp_to_bounds: clamp samples to the action bounds in z-space (off in the paper);
-    seed: seed of the planner's torch.Generator.
+    seed: seed of the planner's torch.Generator;
+    hold_actions: sample one raw action per block, held for its frameskip steps (search in
+    H x action_dim instead of H x frameskip x action_dim; off in the paper).
     """
     num_samples: int = 300
     num_elites: int = 30
@@ -47,6 +49,7 @@ class CEMConfig:
     init_std: float = 1.0
     clamp_to_bounds: bool = False
     seed: int = 0
+    hold_actions: bool = False
 
     def __post_init__(self) -> None:
         _check_int('cem', 'num_samples', self.num_samples, 2)
@@ -57,8 +60,9 @@ class CEMConfig:
         _check_int('cem', 'iterations', self.iterations, 1)
         _check_int('cem', 'horizon', self.horizon, 1)
         _check_positive_float('cem', 'init_std', self.init_std)
-        if not isinstance(self.clamp_to_bounds, bool):
-            raise ValueError(f'cem.clamp_to_bounds must be a bool, got {self.clamp_to_bounds!r}')
+        for name in ('clamp_to_bounds', 'hold_actions'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f'cem.{name} must be a bool, got {getattr(self, name)!r}')
         _check_int('cem', 'seed', self.seed, 0)
 
 

@@ -60,7 +60,7 @@ class MPCPlanner:
         low = np.tile(np.asarray(metadata.action_low), (metadata.frameskip, 1))
         high = np.tile(np.asarray(metadata.action_high), (metadata.frameskip, 1))
         bounds = tuple(torch.from_numpy(metadata.normalize_blocks(b)) for b in (low, high))   # (block,) x 2
-        self.cem = CEM(self.config.cem, backend.block_dim, backend.device, bounds)
+        self.cem = CEM(self.config.cem, backend.block_dim, backend.device, bounds, action_dim=metadata.action_dim)
         self._low, self._high = np.asarray(metadata.action_low), np.asarray(metadata.action_high)
         self._goal: torch.Tensor | None = None
         self.reset()

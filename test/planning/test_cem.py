@@ -91,3 +91,22 @@ def test_clamp_without_bounds_is_an_error():
 def test_config_errors_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f'cem.{field}'):
         CEMConfig(**kwargs)
+
+
+def test_hold_actions_samples_piecewise_constant_blocks():
+    """hold_actions: one draw per raw action dim and block, repeated over the block's steps."""
+    store: list = []
+    frameskip, action_dim = 3, 2
+    cem = CEM(CEMConfig(num_samples=16, num_elites=4, iterations=3, hold_actions=True), frameskip * action_dim,
+              action_dim=action_dim)
+    context = PlanningContext(history_latents=torch.zeros(1, 4), history_blocks=torch.zeros(0, 6),
+                              goal_latent=torch.zeros(4))
+    result = cem.solve(recording(store), context)
+    for candidates in store:
+        steps = candidates.reshape(16, 5, frameskip, action_dim)
+        assert torch.equal(steps, steps[:, :, :1].expand_as(steps))
+        assert steps[:, :, 0].std() > 0  # still random across candidates, blocks and dims
+    plan = result.mean.reshape(5, frameskip, action_dim)
+    assert torch.allclose(plan, plan[:, :1].expand_as(plan))
+    with pytest.raises(ValueError, match='hold_actions'):
+        CEM(CEMConfig(hold_actions=True), 6)
