@@ -9,6 +9,7 @@
 | init_std | float | 1.0 | z-scored | sampling std of a cold solve (mean 0) |
 | clamp_to_bounds | bool | False / True | - | clamp samples to the metadata action bounds (mapped to z-space) |
 | seed | int | 0 | - | seed of the CEM's torch.Generator |
+| hold_actions | bool | False / True | - | one raw action per block, held for frameskip steps |
 | warm_start | bool | True | - | MPC: start from the previous plan shifted by the executed blocks |
 | warm_iterations | int | 2 | - | MPC: CEM iterations of a warm-started solve |
 | warm_std | float | 0.5 | z-scored | MPC: sampling std of a warm-started solve |
@@ -67,7 +68,7 @@ class CEMConfig:
 
 
 def _mpc_cem() -> CEMConfig:
-    return CEMConfig(num_samples=64, num_elites=8, iterations=6, clamp_to_bounds=True)
+    return CEMConfig(num_samples=64, num_elites=8, iterations=6, clamp_to_bounds=True, hold_actions=True)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('planner.warm_std', 'double', _MPC.warm_std, 'z-scored', False, 'Sampling std of a warm-started solve.'),
     ParamSpec('planner.horizon', 'integer', _MPC.cem.horizon, 'blocks', False, 'Planning horizon H in action blocks.'),
     ParamSpec('planner.seed', 'integer', _MPC.cem.seed, '', False, "Seed of the planner's random generator."),
+    ParamSpec('planner.hold_actions', 'bool', _MPC.cem.hold_actions, '', False,
+              'Plan one action per block, held for its frameskip ticks (smooth commands, smaller search).'),
     ParamSpec('receding_blocks', 'integer', 1, 'blocks', True,
               'Replan after executing this many action blocks of a plan (1..planner.horizon).'),
     # camera
@@ -110,8 +112,8 @@ class ModelParams:
 @dataclass(frozen=True)
 class PlannerParams:
     """CEM budget: samples, elites, iterations (cold solve); warm_start, warm_iterations,
-    warm_std [z-scored] (warm-started solve); horizon [blocks]; seed;
-    receding_blocks: blocks executed before a replan [blocks]."""
+    warm_std [z-scored] (warm-started solve); horizon [blocks]; seed; hold_actions: one action
+    per block; receding_blocks: blocks executed before a replan [blocks]."""
     samples: int
     elites: int
     iterations: int
@@ -120,6 +122,7 @@ class PlannerParams:
     warm_std: float
     horizon: int
     seed: int
+    hold_actions: bool
     receding_blocks: int
 
 
@@ -251,7 +254,8 @@ def from_values(values: dict[str, Any]) -> NodeParams:
                               iterations=v['planner.iterations'], warm_start=v['planner.warm_start'],
                               warm_iterations=v['planner.warm_iterations'], warm_std=v['planner.warm_std'],
                               horizon=v['planner.horizon'],
-                              seed=v['planner.seed'], receding_blocks=v['receding_blocks']),
+                              seed=v['planner.seed'], hold_actions=v['planner.hold_actions'],
+                              receding_blocks=v['receding_blocks']),
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],
                               start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path']),

@@ -52,7 +52,7 @@ def build_planner(node_params: P.NodeParams):
     """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
     p = node_params.planner
     cem = CEMConfig(num_samples=p.samples, num_elites=p.elites, iterations=p.iterations, horizon=p.horizon,
-                    clamp_to_bounds=True, seed=p.seed)
+                    clamp_to_bounds=True, seed=p.seed, hold_actions=p.hold_actions)
     config = MPCConfig(cem=cem, warm_start=p.warm_start, warm_iterations=p.warm_iterations, warm_std=p.warm_std)
     return MPCPlanner.from_model_dir(node_params.model.model_dir, backend=node_params.model.backend,
                                      device=node_params.model.device, config=config)
