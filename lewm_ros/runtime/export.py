@@ -46,6 +46,10 @@ _LOG = logging.getLogger(__name__)
 MANIFEST_FILE = 'onnx_manifest.json'
 MANIFEST_VERSION = 1
 ENCODER_FILE = 'encoder.onnx'
+#: Weights shared by the rollout-cost graphs (ONNX external data, deduplicated by content): the
+#: k = 1..history graphs hold the same predictor, so it is stored once.
+SHARED_WEIGHTS_FILE = 'rollout_weights.bin'
+_EXTERNAL_MIN_BYTES = 1024
 DEFAULT_OPSET = 17
 #: Verification tolerances: encoder max abs error, cost max error / max |cost|.
 ENCODER_ATOL = 1e-4
@@ -172,11 +176,13 @@ class OnnxManifest:
         if self.model_hash != current:
             return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
         for name, info in self.files.items():
-            path = self.directory / name
-            if not path.is_file():
-                return f'{path} is missing'
-            if sha256_file(path) != info['sha256']:
-                return f'{path} does not match its manifest sha256'
+            paths = [self.directory / name] + ([self.directory / info['external_data']]
+                                               if 'external_data' in info else [])
+            missing = [p for p in paths if not p.is_file()]
+            if missing:
+                return f'{missing[0]} is missing'
+            if graph_sha256(*paths) != info['sha256']:
+                return f'{paths[0]} does not match its manifest sha256'
         return None
 
 
@@ -229,6 +235,38 @@ def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
             axis.dim_param = value
         else:
             axis.dim_value = value
+    onnx.save(model, str(path))
+
+
+def graph_sha256(path: Path, *external: Path) -> str:
+    """sha256 of an ONNX file, and of its external weights when it has them (engine cache keys
+    and staleness checks must change when the weights do, not only the graph)."""
+    if not external:
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for part in (path, *external):
+        digest.update(bytes.fromhex(sha256_file(part)))
+    return digest.hexdigest()
+
+
+def _share_weights(path: Path, store: Path, offsets: dict[str, tuple[int, int]]) -> None:
+    """Move the large initializers of ``path`` into the shared external-data file ``store``
+    (appending only tensors not already there, found by content), and rewrite ``path``."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+    model = onnx.load(str(path))
+    with open(store, 'ab') as data:
+        for tensor in model.graph.initializer:
+            raw = tensor.raw_data
+            if len(raw) < _EXTERNAL_MIN_BYTES:
+                continue
+            key = hashlib.sha256(raw).hexdigest()
+            if key not in offsets:
+                offsets[key] = (data.tell(), len(raw))
+                data.write(raw)
+            offset, length = offsets[key]
+            set_external_data(tensor, store.name, offset=offset, length=length)
+            tensor.ClearField('raw_data')
     onnx.save(model, str(path))
 
 
@@ -299,6 +337,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
 
         cost_config = cost or LatentCostConfig()
         rollout = RolloutCost(model, cost_config).eval()
+        shared = out_dir / SHARED_WEIGHTS_FILE
+        shared.unlink(missing_ok=True)
+        offsets: dict[str, tuple[int, int]] = {}
         for k in range(1, history + 1):
             feeds = {'candidates': torch.randn(num_samples, horizon, block, generator=gen),
                      'history_latents': torch.randn(k, latent, generator=gen),
@@ -313,6 +354,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
                 graph = rollout
             path = out_dir / cost_file(k)
             _export(graph, tuple(feeds.values()), path, cost_input_names(k), COST_OUTPUTS, opset)
+            _share_weights(path, shared, offsets)
             _check(path)
             got = _ort_run(path, feeds)
             if got.shape != reference.shape:
@@ -322,8 +364,12 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
                 raise ExportError(f'{path}: ONNX Runtime costs differ from torch by {rel:.3g} relative '
                                   f'(max error / max |cost|) > {COST_RTOL}')
             verification[f'cost_k{k}_max_rel_err'] = rel
-            files[cost_file(k)] = {'sha256': sha256_file(path), 'inputs': _shapes(feeds),
-                                   'outputs': {'costs': [num_samples]}}
+            files[cost_file(k)] = {'inputs': _shapes(feeds), 'outputs': {'costs': [num_samples]},
+                                   'external_data': SHARED_WEIGHTS_FILE}
+        for name in files:  # hashes last: every graph's weights file is complete now
+            info = files[name]
+            info['sha256'] = graph_sha256(out_dir / name, *([out_dir / info['external_data']]
+                                                              if 'external_data' in info else []))
 
     manifest = OnnxManifest(directory=out_dir, num_samples=num_samples, horizon=horizon, history=history,
                             latent_dim=latent, block_dim=block, image_size=size, opset=opset,

@@ -12,9 +12,8 @@ import torch
 
 from lewm_ros.model import load_model
 from lewm_ros.runtime import export
-from lewm_ros.runtime.export import (MANIFEST_FILE, ExportError, OnnxManifest, cost_file, ensure_onnx, export_onnx,
-                                     model_hash)
-from lewm_ros.runtime.engine_cache import sha256_file
+from lewm_ros.runtime.export import (MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError, OnnxManifest, cost_file,
+                                     ensure_onnx, export_onnx, graph_sha256, model_hash)
 from lewm_ros.runtime.rollout import NaiveRolloutCost
 from runtime_fixtures import BLOCK, HISTORY, IMAGE, LATENT, make_tiny_model_dir
 
@@ -44,8 +43,17 @@ def test_export_writes_checked_files_and_manifest(exported, model_dir):
     for name in names:
         path = exported.directory / name
         onnx.checker.check_model(str(path), full_check=True)
-        assert data['files'][name]['sha256'] == sha256_file(path)
+        external = data['files'][name].get('external_data')
+        assert data['files'][name]['sha256'] == graph_sha256(path, *([exported.directory / external]
+                                                                     if external else []))
         assert onnx.load(str(path)).opset_import[0].version == 17
+    # the rollout-cost graphs share one weights file: the predictor is stored once, not per graph
+    weights = exported.directory / SHARED_WEIGHTS_FILE
+    assert {data['files'][cost_file(k)]['external_data'] for k in range(1, HISTORY + 1)} == {weights.name}
+    model = load_model(model_dir)
+    one_copy = 4 * sum(p.numel() for part in (model.predictor, model.action_encoder, model.pred_proj)
+                       for p in part.parameters())
+    assert weights.stat().st_size < 2 * one_copy  # HISTORY graphs, weights stored about once
     assert all(v <= 1e-4 for v in data['verification'].values())
 
 
@@ -101,7 +109,7 @@ def test_ensure_onnx_reuses_valid_export_and_reexports_stale(model_dir, tmp_path
     caplog.set_level('WARNING')
     ensure_onnx(model_dir, N, H, out)
     assert 'does not match its manifest sha256' in caplog.text
-    assert sha256_file(out / cost_file(2)) == first.files[cost_file(2)]['sha256']
+    assert graph_sha256(out / cost_file(2), out / SHARED_WEIGHTS_FILE) == first.files[cost_file(2)]['sha256']
     # Another candidate count is another export.
     assert ensure_onnx(model_dir, N + 1, H, out).num_samples == N + 1
     assert 'exported for N=8' in caplog.text
