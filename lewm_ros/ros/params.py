@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lewm_ros.model.metadata import ModelMetadata
-from lewm_ros.planning.config import MPCConfig
+from lewm_ros.planning.config import CEMConfig, MPCConfig
 from lewm_ros.ros.command_mapping import COMMAND_TYPES, CommandMapping
 from lewm_ros.ros.image_preprocess import CropConfig
 from lewm_ros.ros.safety import SafetyConfig
@@ -125,6 +125,13 @@ class PlannerParams:
     hold_actions: bool
     receding_blocks: int
 
+    def mpc_config(self) -> MPCConfig:
+        """The planner's MPCConfig (samples are always clamped to the action bounds on a robot)."""
+        cem = CEMConfig(num_samples=self.samples, num_elites=self.elites, iterations=self.iterations,
+                        horizon=self.horizon, clamp_to_bounds=True, seed=self.seed, hold_actions=self.hold_actions)
+        return MPCConfig(cem=cem, warm_start=self.warm_start, warm_iterations=self.warm_iterations,
+                         warm_std=self.warm_std)
+
 
 @dataclass(frozen=True)
 class CameraParams:
@@ -214,6 +221,21 @@ def _check_type(spec: ParamSpec, value: Any) -> Any:
 def _require(name: str, ok: bool, value: Any, allowed: str) -> None:
     if not ok:
         raise ValueError(f'parameter {name}={value!r} is out of range; allowed: {allowed}')
+
+
+def from_yaml_section(section: dict[str, Any]) -> NodeParams:
+    """NodeParams from a params-file ``ros__parameters`` mapping (nested keys joined with '.'),
+    defaults for what it leaves out; keys that are not planner_node parameters are ignored."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f'{prefix}.{key}' if prefix else str(key), sub)
+        elif prefix in SPEC_BY_NAME:
+            flat[prefix] = value
+    walk('', section)
+    return from_values({**defaults(), **flat})
 
 
 def from_values(values: dict[str, Any]) -> NodeParams:

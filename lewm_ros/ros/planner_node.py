@@ -30,7 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger
 
-from lewm_ros.planning import CEMConfig, MPCConfig, MPCPlanner
+from lewm_ros.planning import MPCPlanner
 from lewm_ros.ros import params as P
 from lewm_ros.ros.action_stream import ActionStream
 from lewm_ros.ros.command_adapters import CommandAdapter
@@ -50,12 +50,8 @@ LOG_THROTTLE_S = 2.0
 
 def build_planner(node_params: P.NodeParams):
     """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
-    p = node_params.planner
-    cem = CEMConfig(num_samples=p.samples, num_elites=p.elites, iterations=p.iterations, horizon=p.horizon,
-                    clamp_to_bounds=True, seed=p.seed, hold_actions=p.hold_actions)
-    config = MPCConfig(cem=cem, warm_start=p.warm_start, warm_iterations=p.warm_iterations, warm_std=p.warm_std)
     return MPCPlanner.from_model_dir(node_params.model.model_dir, backend=node_params.model.backend,
-                                     device=node_params.model.device, config=config)
+                                     device=node_params.model.device, config=node_params.planner.mpc_config())
 
 
 def load_goal_image(path: str) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 os.environ['ROS_DOMAIN_ID'] = '86'
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
-from lewm_training.demo import DemoConfig, run_demo  # noqa: E402
+from lewm_training.demo import DemoConfig, default_params_file, planner_settings, run_demo  # noqa: E402
 from lewm_training.evaluate import EvalConfig, episodes_from_policy, evaluate  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[2] / 'models' / 'tworoom_compact'
@@ -24,9 +24,11 @@ def test_closed_loop_over_ros_matches_offline_eval(tmp_path):
     assert len(records) == EPISODES
     assert (tmp_path / 'demo.gif').stat().st_size > 0 and (tmp_path / 'demo_costs.png').stat().st_size > 0
     # The sim's episodes: it draws episode 0 at start-up, the demo's resets give episodes 1..N.
-    cfg = EvalConfig(episodes=EPISODES + 1, seed=42)
+    planner_config, receding = planner_settings(default_params_file())   # the demo's planner, from sim.yaml
+    cfg = EvalConfig(episodes=EPISODES + 1, seed=42, receding_blocks=receding)
     specs = episodes_from_policy('tworoom', 64, cfg)[1:]
-    report = evaluate(MODEL, specs, replace(cfg, episodes=EPISODES), 'tworoom', with_random=False, progress=False)
+    report = evaluate(MODEL, specs, replace(cfg, episodes=EPISODES), 'tworoom', planner_config=planner_config,
+                      with_random=False, progress=False)
     for record, episode in zip(records, report['episodes']):
         assert abs(record.start_distance - episode['lewm']['start_distance']) < 1e-3  # the same episodes
     print(f"\nclosed loop over ROS: {summary['success_rate']:.0f}%, offline eval: "

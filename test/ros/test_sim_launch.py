@@ -48,7 +48,10 @@ def test_sim_yaml_holds_every_sim_parameter_with_its_default_and_a_comment():
     SimConfig.from_values(sim)
     planner = dict(sections['planner_node'])
     assert planner.pop('use_sim_time') is True
-    assert set(planner) <= set(planner_params.SPEC_BY_NAME)
+    flat = {f'{key}.{sub}' if isinstance(value, dict) else key
+            for key, value in planner.items() for sub in (value if isinstance(value, dict) else [None])}
+    assert flat <= set(planner_params.SPEC_BY_NAME)
+    planner_params.from_yaml_section({**planner, 'model_dir': 'models/tworoom_compact'})  # valid values
     assert planner['command_fields'] == sim['twist_fields'] and planner['command_type'] == sim['command_type']
     for line in CONFIG.read_text().splitlines():
         if ':' in line and not line.lstrip().startswith('#') and 'ros__parameters' not in line \
