@@ -45,6 +45,9 @@ SPECS: tuple[ParamSpec, ...] = (
               'Model directory (config.json + weights.pt + lewm_meta.json [+ *.onnx]). Required.'),
     ParamSpec('backend', 'string', 'torch', '', False, f'Inference backend: one of {", ".join(BACKENDS)}.'),
     ParamSpec('device', 'string', 'cpu', '', False, "Device for the backend: 'cpu', 'cuda', 'cuda:N'."),
+    ParamSpec('cpu_threads', 'integer', 0, '', False,
+              'CPU threads for inference (torch / ONNX Runtime intra-op); 0 = library default. On a busy CPU '
+              'use fewer threads than cores: oversubscribed threads stall at every barrier.'),
     # planner (CEM / MPC)
     ParamSpec('planner.samples', 'integer', _MPC.cem.num_samples, '', False, 'CEM samples per iteration (paper: 300).'),
     ParamSpec('planner.elites', 'integer', _MPC.cem.num_elites, '', False, 'CEM elites refitted per iteration (paper: 30).'),
@@ -103,10 +106,12 @@ DYNAMIC = frozenset(spec.name for spec in SPECS if spec.dynamic)
 
 @dataclass(frozen=True)
 class ModelParams:
-    """model_dir: path; backend: one of BACKENDS; device: torch/TensorRT device string."""
+    """model_dir: path; backend: one of BACKENDS; device: torch/TensorRT device string;
+    cpu_threads: inference threads (0 = library default)."""
     model_dir: str
     backend: str
     device: str
+    cpu_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,7 @@ def from_values(values: dict[str, Any]) -> NodeParams:
     _require('model_dir', bool(v['model_dir']), v['model_dir'], 'a model directory path (required)')
     _require('backend', v['backend'] in BACKENDS, v['backend'], str(list(BACKENDS)))
     _require('device', v['device'] == 'cpu' or v['device'].startswith('cuda'), v['device'], "'cpu', 'cuda[:N]'")
+    _require('cpu_threads', v['cpu_threads'] >= 0, v['cpu_threads'], '>= 0 (0 = library default)')
     for name in ('planner.samples', 'planner.elites', 'planner.iterations', 'planner.warm_iterations',
                  'planner.horizon', 'receding_blocks'):
         _require(name, v[name] >= 1, v[name], '>= 1')
@@ -271,7 +277,8 @@ def from_values(values: dict[str, Any]) -> NodeParams:
     except ValueError as exc:
         raise ValueError(f'parameter crop_box/crop_scale: {exc}') from None
     return NodeParams(
-        model=ModelParams(model_dir=v['model_dir'], backend=v['backend'], device=v['device']),
+        model=ModelParams(model_dir=v['model_dir'], backend=v['backend'], device=v['device'],
+                          cpu_threads=v['cpu_threads']),
         planner=PlannerParams(samples=v['planner.samples'], elites=v['planner.elites'],
                               iterations=v['planner.iterations'], warm_start=v['planner.warm_start'],
                               warm_iterations=v['planner.warm_iterations'], warm_std=v['planner.warm_std'],

@@ -50,8 +50,15 @@ LOG_THROTTLE_S = 2.0
 
 def build_planner(node_params: P.NodeParams):
     """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
-    return MPCPlanner.from_model_dir(node_params.model.model_dir, backend=node_params.model.backend,
-                                     device=node_params.model.device, config=node_params.planner.mpc_config())
+    model = node_params.model
+    options = {}
+    if model.cpu_threads:
+        import torch
+        torch.set_num_threads(model.cpu_threads)
+        if model.backend == 'onnxruntime':
+            options['num_threads'] = model.cpu_threads
+    return MPCPlanner.from_model_dir(model.model_dir, backend=model.backend, device=model.device,
+                                     config=node_params.planner.mpc_config(), **options)
 
 
 def load_goal_image(path: str) -> np.ndarray:
