@@ -30,7 +30,8 @@ def test_closed_loop_over_ros_matches_offline_eval(tmp_path):
     report = evaluate(MODEL, specs, replace(cfg, episodes=EPISODES), 'tworoom', planner_config=planner_config,
                       with_random=False, progress=False)
     for record, episode in zip(records, report['episodes']):
-        assert abs(record.start_distance - episode['lewm']['start_distance']) < 1e-3  # the same episodes
+        # the same episodes (start/goal distances differ by far more between episodes)
+        assert abs(record.start_distance - episode['lewm']['start_distance']) < 0.01
     print(f"\nclosed loop over ROS: {summary['success_rate']:.0f}%, offline eval: "
           f"{report['lewm']['success_rate']:.0f}% ({EPISODES} episodes); commands "
           f"{summary['command_rate_hz']:.2f} Hz, plan p99 {summary['plan_latency_ms_p99']:.0f} ms")

@@ -378,6 +378,8 @@ class SimLoop:
             next_tick = next_tick + self.period_s if next_tick + self.period_s > now else now + self.period_s
             with self._lock:
                 resets, self._resets = self._resets, []
+                if resets:  # a new episode starts at rest: the previous episode's command is not held over
+                    self._latest = None
                 latest = self._latest
             for request in resets:
                 self._reset(request)
