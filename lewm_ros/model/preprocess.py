@@ -14,6 +14,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalize_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 (..., S, S, 3) RGB -> float32 (..., 3, S, S), ImageNet-normalised."""
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = images.copy()  # e.g. a decoded ROS message buffer; torch needs writable memory
     x = torch.as_tensor(images)
     if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
         raise ValueError(f'expected uint8 RGB images (..., H, W, 3), got {x.dtype} {tuple(x.shape)}')
