@@ -177,7 +177,8 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
     row['encode_ms_p50'] = statistics.median(_timed(lambda: backend.encode(pixels), dev, repeats))
     context = _context(backend, gen)
     bounds = (torch.full((backend.block_dim,), -BENCH_BOUNDS_Z), torch.full((backend.block_dim,), BENCH_BOUNDS_Z))
-    solver = CEM(budget.cem, backend.block_dim, dev, bounds if budget.cem.clamp_to_bounds else None)
+    solver = CEM(budget.cem, backend.block_dim, dev, bounds if budget.cem.clamp_to_bounds else None,
+                 action_dim=_action_dim(model_dir))
     plan_ms = _timed(lambda: solver.solve(backend.costs, context, iterations=budget.timed_iterations), dev, repeats)
     iter_ms = [t / budget.timed_iterations for t in plan_ms]
     scale = budget.iterations  # per-plan = per-iteration x iterations (exact when not extrapolated)
@@ -188,6 +189,15 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
     row['gflop_per_plan'] = gflop_per_iter * budget.iterations
     row['gflops'] = gflop_per_iter / (row['iter_ms_p50'] / 1e3)
     return row
+
+
+def _action_dim(model_dir: Path) -> int:
+    """Raw action dim (for hold_actions): the model's metadata, else the presets' 2-D actions."""
+    from lewm_ros.model.metadata import ModelMetadata
+    try:
+        return ModelMetadata.load(model_dir).action_dim
+    except ValueError:
+        return 2
 
 
 def bench_naive(model_dir: Path, budget: Budget, device: str, repeats: int) -> float:
