@@ -75,6 +75,13 @@ def cost_input_names(k: int) -> tuple[str, ...]:
     return ('candidates', 'history_latents', 'history_blocks', 'goal')
 
 
+def adopt_manifest(backend, manifest: 'OnnxManifest') -> None:
+    """Give a static-shape backend (ONNX Runtime, TensorRT) its manifest and the shapes in it."""
+    backend.manifest = manifest
+    for name in ('latent_dim', 'history', 'block_dim', 'image_size', 'num_samples', 'horizon'):
+        setattr(backend, name, getattr(manifest, name))
+
+
 def static_cost_feeds(backend: str, candidates: torch.Tensor, context, num_samples: int, horizon: int,
                       latent_dim: int, block_dim: int, history: int) -> tuple[int, dict[str, torch.Tensor]]:
     """Check a costs() call against the static shapes of exported graphs / built engines.

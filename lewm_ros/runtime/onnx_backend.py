@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
-from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, OnnxManifest, ensure_onnx,
+from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, adopt_manifest, ensure_onnx,
                                      static_cost_feeds)
 from lewm_ros.runtime.rollout import LatentCostConfig
 
@@ -60,13 +60,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         if num_threads is not None and num_threads < 1:
             raise ValueError(f'num_threads must be >= 1 or None, got {num_threads}')
         self.providers = _providers_for(self.device, providers)
-        self.manifest: OnnxManifest = ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost)
-        self.latent_dim = self.manifest.latent_dim
-        self.history = self.manifest.history
-        self.block_dim = self.manifest.block_dim
-        self.image_size = self.manifest.image_size
-        self.num_samples = self.manifest.num_samples
-        self.horizon = self.manifest.horizon
+        adopt_manifest(self, ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost))
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -26,7 +26,7 @@ import torch
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
 from lewm_ros.runtime.engine_cache import EngineCache, EngineKey
 from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest,
-                                     cost_file, ensure_onnx, static_cost_feeds)
+                                     adopt_manifest, cost_file, ensure_onnx, static_cost_feeds)
 from lewm_ros.runtime.rollout import LatentCostConfig
 
 _LOG = logging.getLogger(__name__)
@@ -270,13 +270,7 @@ class TensorRTBackend(InferenceBackend):
         builder = EngineBuilder(device, cache_dir, precision,
                                 None if workspace_mb is None else int(workspace_mb) << 20)
         self.device = builder.device
-        self.manifest = ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost)
-        self.latent_dim = self.manifest.latent_dim
-        self.history = self.manifest.history
-        self.block_dim = self.manifest.block_dim
-        self.image_size = self.manifest.image_size
-        self.num_samples = self.manifest.num_samples
-        self.horizon = self.manifest.horizon
+        adopt_manifest(self, ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost))
         self.encoder_max_batch = encoder_max_batch
         self._engines = build_engines(self.manifest, builder, encoder_max_batch)
         _LOG.info('tensorrt backend: %s engines on %s (N=%d H=%d)', precision, torch.cuda.get_device_name(self.device),
