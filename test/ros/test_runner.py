@@ -11,7 +11,7 @@ import pytest
 
 from lewm_ros.ros.runner import RunConfig, read_params_file
 
-rclpy = pytest.importorskip('rclpy')
+import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
 from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -128,8 +128,6 @@ def test_runner_reports_a_bad_parameter_and_exits_nonzero(tmp_path):
     assert "parameter mode='fast' is out of range" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec('lewm_ros.planning.mpc') is None,
-                    reason='lewm_ros.planning.mpc (the planner) is not in the tree yet')
 def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
     from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
     model_dir = tmp_path / 'model'

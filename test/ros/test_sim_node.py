@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
+import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
 from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
