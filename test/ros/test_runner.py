@@ -1,5 +1,4 @@
 """lewm-run: params-file checks, and the real console entry point in a subprocess over real topics."""
-import importlib.util
 import os
 import signal
 import subprocess
