@@ -8,8 +8,4 @@ scripts/setup_env.sh
 export MUJOCO_GL=egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # ROS traffic never leaves this machine
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-77}"       # test modules override it per module
-# The planner-node real-time tests run in a process of their own: in one process with the other
-# ROS tests their control-rate and watchdog timings were disturbed by the earlier modules' rclpy
-# state (see the session notes). Both runs together are the full suite.
-python -m pytest test -q -p no:cacheprovider --timeout=600 --ignore=test/ros/test_planner_node.py "$@"
-exec python -m pytest test/ros/test_planner_node.py -q -p no:cacheprovider --timeout=600 "$@"
+exec python -m pytest test -q -p no:cacheprovider --timeout=600 "$@"

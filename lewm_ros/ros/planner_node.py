@@ -38,6 +38,7 @@ from lewm_ros.ros.diagnostics import LatencyStats, RateMeter, fmt
 from lewm_ros.ros.image_decoding import ImageDecodeError, backend_name, decode_compressed, decode_image
 from lewm_ros.ros.image_preprocess import crop_and_resize
 from lewm_ros.ros.planning_worker import PlanningWorker, PlanReport
+from lewm_ros.ros.realtime import prepare_for_control_loop
 from lewm_ros.ros.ros_params import declare_all, read_all
 from lewm_ros.ros.safety import RESET_ON_RESUME, SafetyFilter, SafetyState
 
@@ -103,6 +104,7 @@ class PlannerNode(LifecycleNode):
         self._worker = PlanningWorker(self._planner, self._stream, self._params.planner.receding_blocks,
                                       self._now, self._on_plan)
         self._create_interfaces()
+        prepare_for_control_loop()
         self._worker.start()
         self.get_logger().info(
             f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '

@@ -99,7 +99,6 @@ def test_realtime_publishes_images_and_clock_at_the_step_rate(harness_factory):
     assert np.abs(h.states[-1][:2] - h.states[0][:2]).max() < 1e-3
 
 
-@pytest.mark.flaky(reruns=2)  # real topics on a busy 2-core machine: timing, not logic
 def test_lockstep_steps_exactly_once_per_command(harness_factory):
     h = harness_factory(61, mode='lockstep', command_type='float64_multi_array')
     pub = h.probe.create_publisher(Float64MultiArray, 'command', 100)
