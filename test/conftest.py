@@ -7,3 +7,8 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 import torch  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_configure(config):
+    # A background thread that dies (an executor spin, a camera or planner thread) fails its test.
+    config.addinivalue_line('filterwarnings', 'error::pytest.PytestUnhandledThreadExceptionWarning')

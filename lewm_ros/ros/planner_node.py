@@ -22,7 +22,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
@@ -41,6 +41,7 @@ from lewm_ros.ros.planning_worker import PlanningWorker, PlanReport
 from lewm_ros.ros.realtime import prepare_for_control_loop
 from lewm_ros.ros.ros_params import declare_all, read_all
 from lewm_ros.ros.safety import RESET_ON_RESUME, SafetyFilter, SafetyState
+from lewm_ros.ros.spinning import spin
 
 #: A goal published once (latched) before this node subscribed is still delivered.
 GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -368,8 +369,8 @@ def main(args: list[str] | None = None) -> None:
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin(executor)
+    except KeyboardInterrupt:
         pass
     finally:
         node.release()

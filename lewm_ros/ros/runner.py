@@ -164,15 +164,9 @@ class Runner:
                 LOG.info('%s: configured and active', name)
             else:
                 LOG.info('%s: started', name)
-        self._spin_thread = threading.Thread(target=self._spin, name='executor', daemon=True)
+        from lewm_ros.ros.spinning import spin
+        self._spin_thread = threading.Thread(target=spin, args=(self._executor,), name='executor', daemon=True)
         self._spin_thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-        try:
-            self._executor.spin()
-        except ExternalShutdownException:
-            pass
 
     def stop(self) -> None:
         """Deactivate + shut down lifecycle nodes (zero command), destroy every node, end the context."""

@@ -29,6 +29,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir  # noqa: E402
 from lewm_ros.ros.planner_node import PlannerNode  # noqa: E402
 from lewm_ros.ros.realtime import GIL_SWITCH_INTERVAL_S  # noqa: E402
+from lewm_ros.ros.spinning import spin  # noqa: E402
 
 RATE_HZ = 20.0
 PERIOD = 1.0 / RATE_HZ
@@ -123,8 +124,8 @@ def running(model_dir):
     # measurement does not queue behind the node's callbacks.
     harness_executor = SingleThreadedExecutor()
     harness_executor.add_node(harness)
-    for spin in (executor.spin, harness_executor.spin):
-        threading.Thread(target=spin, daemon=True).start()
+    for spun in (executor, harness_executor):
+        threading.Thread(target=spin, args=(spun,), daemon=True).start()
     harness.camera_on.set()
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
@@ -266,7 +267,7 @@ def test_compressed_camera_and_goal_from_camera(model_dir):
     executor = MultiThreadedExecutor(num_threads=3, context=context)
     executor.add_node(node)
     executor.add_node(client_node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner = threading.Thread(target=spin, args=(executor,), daemon=True)
     spinner.start()
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS

@@ -316,10 +316,12 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     try:
         runner.start()
         from rclpy.executors import SingleThreadedExecutor
+
+        from lewm_ros.ros.spinning import spin
         observer = DemoObserver(runner.context, keep_frames=True)
         executor = SingleThreadedExecutor(context=runner.context)
         executor.add_node(observer.node)
-        threading.Thread(target=_spin_quietly, args=(executor,), daemon=True).start()
+        threading.Thread(target=spin, args=(executor,), daemon=True).start()
         timeout_s = 5.0 + 3.0 * cfg.budget * 0.1 / cfg.real_time_factor
         bar = tqdm(range(cfg.episodes), desc='demo', unit='ep', disable=not cfg.progress)
         for index in bar:
@@ -377,14 +379,6 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['command_period_jitter_ms']:.1f} ms")
     print(f"  wrote {cfg.out / 'demo.gif'}, {cfg.out / 'demo_costs.png'}, {cfg.out / 'demo_results.json'}")
     return 0
-
-
-def _spin_quietly(executor) -> None:
-    from rclpy.executors import ExternalShutdownException
-    try:
-        executor.spin()
-    except ExternalShutdownException:  # the runner ended the context: normal shutdown
-        pass
 
 
 def _float(value) -> float:
