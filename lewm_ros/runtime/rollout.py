@@ -167,6 +167,17 @@ def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor) -> list[tor
     return list(F.linear(cond, weight, bias).split(6 * dim, dim=-1))
 
 
+def _attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) masked) v for q (B, h, Tq, d), keys/values (B, h, S, d), mask
+    (Tq, S) bool (True = attend) or None -> (B, h, Tq, d). The windows here are a few tokens
+    long; at these sizes the explicit math beats ``F.scaled_dot_product_attention``'s CPU kernel
+    (paper predictor, 300 x 16 heads, 3 x 3 masked: 1.4 ms vs 5.0 ms on 2 threads)."""
+    scores = (q * q.shape[-1] ** -0.5) @ keys.transpose(-1, -2)                      # (B, h, Tq, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float('-inf'))
+    return scores.softmax(dim=-1) @ values
+
+
 def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
                   past: tuple[torch.Tensor, torch.Tensor] | None, out_tokens: int
                   ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -198,7 +209,7 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
         mask = torch.ones(out_tokens, total, dtype=torch.bool, device=x.device).tril(total - out_tokens)
     if q.shape[0] != keys.shape[0]:
         q = q.expand(keys.shape[0], -1, -1, -1)
-    y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)               # (B, h, out, d)
+    y = _attention(q, keys, values, mask)                                             # (B, h, out, d)
     y = attn.to_out(y.transpose(1, 2).reshape(y.shape[0], out_tokens, -1))          # (B, out, C)
     sl = slice(t - out_tokens, t)
     x = torch.addcmul(x[:, sl], gate_a[:, sl], y)

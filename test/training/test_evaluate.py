@@ -57,3 +57,16 @@ def test_evaluate_reports_lewm_and_random_and_plots(model_dir, tmp_path):
         assert episode['lewm']['steps'] <= 10 and episode['random']['steps'] <= 10
     path = E.plot_report(json.loads(json.dumps(report, default=float)), tmp_path / 'eval.png')
     assert path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize('argv, cold, warm', [
+    ([], 6, 2),                                             # the MPC defaults
+    (['--iterations', '10'], 10, 10),                       # one budget for every solve
+    (['--iterations', '5', '--warm-iterations', '2'], 5, 2),
+])
+def test_cli_sets_cold_and_warm_iterations(argv, cold, warm):
+    import argparse
+    parser = argparse.ArgumentParser()
+    E.add_arguments(parser)
+    config = E.planner_config_from_args(parser.parse_args(['--model-dir', 'm', *argv]))
+    assert (config.cem.iterations, config.warm_iterations) == (cold, warm)

@@ -237,7 +237,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--receding-blocks', type=int, default=1, help='blocks executed per plan')
     parser.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'])
     parser.add_argument('--samples', type=int, default=None, help='CEM samples (default: MPC default)')
-    parser.add_argument('--iterations', type=int, default=None, help='CEM iterations per plan')
+    parser.add_argument('--iterations', type=int, default=None,
+                        help='CEM iterations of a cold solve (and of a warm one unless --warm-iterations)')
+    parser.add_argument('--warm-iterations', type=int, default=None,
+                        help='CEM iterations of a warm-started solve (default: --iterations, else the MPC default)')
     parser.add_argument('--no-random', action='store_true', help='skip the random baseline')
     parser.add_argument('--out', default=None, help='JSON report path (a PNG plot is written beside it)')
 
@@ -254,6 +257,8 @@ def planner_config_from_args(args: argparse.Namespace):
     if args.iterations is not None:
         cem = replace(cem, iterations=args.iterations)
         config = replace(config, warm_iterations=args.iterations)
+    if args.warm_iterations is not None:
+        config = replace(config, warm_iterations=args.warm_iterations)
     return replace(config, cem=cem)
 
 
