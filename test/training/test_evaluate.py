@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lewm_ros.model import LeWM, ModelMetadata, save_model_dir
+from lewm_ros.planning.config import MPCConfig
 from lewm_training import evaluate as E
 from lewm_training.synthetic import tiny_model_config
 from lewm_training.tasks import make_task
@@ -60,7 +61,7 @@ def test_evaluate_reports_lewm_and_random_and_plots(model_dir, tmp_path):
 
 
 @pytest.mark.parametrize('argv, cold, warm', [
-    ([], 6, 2),                                             # the MPC defaults
+    ([], MPCConfig().cem.iterations, MPCConfig().warm_iterations),
     (['--iterations', '10'], 10, 10),                       # one budget for every solve
     (['--iterations', '5', '--warm-iterations', '2'], 5, 2),
 ])
