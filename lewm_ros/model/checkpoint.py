@@ -6,12 +6,12 @@ strictly. Encoder keys written by transformers 5.x are renamed to the 4.x layout
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import torch
 
+from lewm_ros.jsonio import read_json, write_json
 from lewm_ros.model.config import LeWMConfig
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.model.metadata import ModelMetadata
@@ -37,11 +37,7 @@ class CheckpointError(ValueError):
 
 
 def read_config(directory: str | Path) -> LeWMConfig:
-    path = Path(directory) / CONFIG_FILE
-    try:
-        return LeWMConfig.from_reference_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise CheckpointError(f'cannot read model config {path}: {exc}') from exc
+    return read_json(Path(directory) / CONFIG_FILE, 'model config', LeWMConfig.from_reference_dict, CheckpointError)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -106,7 +102,7 @@ def save_model_dir(model: LeWM, directory: str | Path, metadata: ModelMetadata |
     tmp = directory / 'weights.pt.tmp'
     torch.save(state, tmp)
     tmp.replace(directory / 'weights.pt')
-    (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_reference_dict(), indent=2) + '\n')
+    write_json(directory / CONFIG_FILE, model.config.to_reference_dict())
     if metadata is not None:
         metadata.save(directory)
     return directory

@@ -6,12 +6,13 @@ the statistics, image size, frameskip, history and action bounds travel with the
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lewm_ros.jsonio import read_json, write_json
 
 METADATA_FILE = 'lewm_meta.json'
 FORMAT_VERSION = 1
@@ -84,14 +85,8 @@ class ModelMetadata:
         return cls(**data)
 
     def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / METADATA_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + '\n')
-        return path
+        return write_json(Path(directory) / METADATA_FILE, self.to_dict())
 
     @classmethod
     def load(cls, directory: str | Path) -> 'ModelMetadata':
-        path = Path(directory) / METADATA_FILE
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
-            raise ValueError(f'cannot read model metadata {path}: {exc}') from exc
+        return read_json(Path(directory) / METADATA_FILE, 'model metadata', cls.from_dict)

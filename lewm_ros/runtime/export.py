@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lewm_ros.jsonio import write_json
 from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights, load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.engine_cache import sha256_file
@@ -382,9 +383,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
                             latent_dim=latent, block_dim=block, image_size=size, opset=opset,
                             model_hash=model_hash(model_dir), files=files,
                             cost=dataclasses.asdict(cost_config), verification=verification)
-    tmp = out_dir / (MANIFEST_FILE + '.tmp')
-    tmp.write_text(json.dumps(manifest.to_dict(), indent=2) + '\n')
-    tmp.replace(out_dir / MANIFEST_FILE)
+    write_json(out_dir / MANIFEST_FILE, manifest.to_dict())
     _LOG.info('exported %d ONNX files to %s in %.1f s (encoder err %.2g, worst cost rel err %.2g)', len(files),
               out_dir, time.perf_counter() - started, verification['encoder_max_abs_err'],
               max(v for k, v in verification.items() if k.startswith('cost_')))

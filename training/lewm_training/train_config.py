@@ -11,11 +11,12 @@ start stable.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lewm_ros.jsonio import read_json, write_json
 
 CONFIG_FILE = 'train_config.json'
 DEFAULT_LR = {'paper': 5e-5, 'compact': 5e-4}
@@ -142,19 +143,11 @@ class TrainConfig:
         return cls(**data)
 
     def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / CONFIG_FILE
-        tmp = path.with_suffix('.json.tmp')
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + '\n')
-        tmp.replace(path)
-        return path
+        return write_json(Path(directory) / CONFIG_FILE, self.to_dict())
 
     @classmethod
     def load(cls, directory: str | Path) -> 'TrainConfig':
-        path = Path(directory) / CONFIG_FILE
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
-            raise ValueError(f'cannot read train config {path}: {exc}') from exc
+        return read_json(Path(directory) / CONFIG_FILE, 'train config', cls.from_dict)
 
     def resume_conflicts(self, saved: 'TrainConfig') -> list[str]:
         """Fields that differ from the checkpointed run and would change its trajectory."""

@@ -1,0 +1,30 @@
+"""The project's JSON files (model config, metadata, train config, manifests): atomic writes and
+reads whose errors name the file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+T = TypeVar('T')
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    """Write data as indented JSON through a temporary file and an atomic rename (a crash leaves
+    the old file or the new one, never half of one). Returns the path."""
+    path = Path(path)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(data, indent=2) + '\n')
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: str | Path, what: str, parse: Callable[[Any], T],
+              error: type[Exception] = ValueError) -> T:
+    """parse(the file's JSON); a missing, unreadable or invalid file raises ``error`` with the
+    message 'cannot read {what} {path}: {reason}'."""
+    path = Path(path)
+    try:
+        return parse(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise error(f'cannot read {what} {path}: {exc}') from exc
