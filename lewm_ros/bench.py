@@ -8,8 +8,8 @@ real model instead), each budget and each backend available here it measures:
   (:class:`lewm_ros.planning.cem.CEM` on ``backend.costs``) at the full history (the steady
   state of a running robot);
 - the achieved GFLOP/s of the rollout (FLOPs counted by ``torch.utils.flop_counter`` on one
-  torch costs call of the same shapes) against an fp32 GEMM peak measured in the same run
-  with ``torch.mm``;
+  torch costs call of the same shapes) against an fp32 GEMM peak (``torch.mm``) measured right
+  before the row, so that a host slowing down mid-run moves both numbers of a ratio together;
 - in the same run, the reference rollout (whole window recomputed every step,
   ``NaiveRolloutCost``) per iteration, for the speed-up of the exact efficient rollout.
 
@@ -217,7 +217,8 @@ def make_preset_model(preset: str, directory: Path, seed: int = 0) -> Path:
     return save_model_dir(LeWM(preset_config(preset)), directory)
 
 
-def markdown_table(rows: list[dict[str, Any]], gemm_gflops: float) -> str:
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The README table; each row's GEMM-peak percentage uses the peak measured before it."""
     lines = ['| preset | budget (N x iters x H) | backend | encode p50 [ms] | plan p50 [ms] | plan p99 [ms] | '
              'plans/s | GFLOP/s (% of GEMM peak) | speed-up vs naive torch rollout |',
              '|---|---|---|---|---|---|---|---|---|']
@@ -231,7 +232,7 @@ def markdown_table(rows: list[dict[str, Any]], gemm_gflops: float) -> str:
         ratio = f"{r['naive_speedup']:.2f}x" if 'naive_speedup' in r else ''
         lines.append(f"| {r['preset']} | {budget} | {r['backend']} | {r['encode_ms_p50']:.2f} | "
                      f"{r['plan_ms_p50']:.1f}{star} | {r['plan_ms_p99']:.1f}{star} | {r['plans_per_s']:.2f}{star} | "
-                     f"{r['gflops']:.1f} ({100 * r['gflops'] / gemm_gflops:.0f}%) | {ratio} |")
+                     f"{r['gflops']:.1f} ({100 * r['gflops'] / r['gemm_peak_gflops']:.0f}%) | {ratio} |")
     if any(r.get('extrapolated') for r in rows):
         lines.append('')
         lines.append('\\* extrapolated: per-iteration time of a shortened plan x the full iteration count.')
@@ -268,8 +269,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         presets, repeats = args.preset, args.repeats
         budgets = [paper_budget(args.paper_iterations) if b == 'paper' else mpc_budget() for b in args.budget]
-    gemm = gemm_peak_gflops(512 if args.quick else 1024)
-    _LOG.info('fp32 GEMM peak (torch.mm, %d threads): %.1f GFLOP/s', args.threads, gemm)
+    gemm_size = 512 if args.quick else 1024
+    peaks = [gemm_peak_gflops(gemm_size)]
+    _LOG.info('fp32 GEMM peak (torch.mm, %d threads): %.1f GFLOP/s', args.threads, peaks[0])
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix='lewm-bench-') as tmp:
         sources = ([('model-dir', Path(args.model_dir))] if args.model_dir else
@@ -284,18 +286,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     naive_ms = bench_naive(model_dir, budget, args.device, max(1, min(repeats, 3)))
                 for name in args.backend:
                     _LOG.info('%s / %s / %s ...', preset, budget.name, name)
+                    peaks.append(gemm_peak_gflops(gemm_size))
                     row = bench_one(model_dir, preset, budget, name, args.device, repeats, args.threads,
                                     Path(tmp) / preset, gflop_iter)
+                    row['gemm_peak_gflops'] = peaks[-1]
                     if naive_ms is not None and 'skipped' not in row:
                         row['naive_iter_ms_p50'] = naive_ms
                         row['naive_speedup'] = naive_ms / row['iter_ms_p50']
                     rows.append(row)
-    # The peak is measured again at the end: on a shared machine the larger of the two is the
-    # better estimate of what the CPU can do.
-    gemm = max(gemm, gemm_peak_gflops(512 if args.quick else 1024))
+    peaks.append(gemm_peak_gflops(gemm_size))
     return {'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                         'torch': torch.__version__, 'threads': args.threads, 'device': args.device,
-                        'gemm_peak_gflops': gemm},
+                        'gemm_peak_gflops': max(peaks), 'gemm_peak_gflops_min': min(peaks)},
             'budgets': [asdict(b) for b in budgets],
             'results': rows}
 
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     report['command'] = ' '.join(['lewm-bench', *argv])
-    print(markdown_table(report['results'], report['machine']['gemm_peak_gflops']))  # the product of this tool
+    print(markdown_table(report['results']))  # the product of this tool
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
         _LOG.info('wrote %s', args.json)

@@ -11,7 +11,8 @@ def test_quick_bench_writes_json_and_table(tmp_path, capsys):
     assert main(['--quick', '--threads', '1', '--backend', 'torch', 'onnxruntime', 'tensorrt',
                  '--json', str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report['machine']['gemm_peak_gflops'] > 0
+    machine = report['machine']
+    assert 0 < machine['gemm_peak_gflops_min'] <= machine['gemm_peak_gflops']
     rows = {r['backend']: r for r in report['results']}
     assert set(rows) == {'torch', 'onnxruntime', 'tensorrt'}
     for name in ('torch', 'onnxruntime'):
@@ -20,6 +21,7 @@ def test_quick_bench_writes_json_and_table(tmp_path, capsys):
         assert 0 < row['encode_ms_p50'] and 0 < row['plan_ms_p50'] <= row['plan_ms_p99']
         assert row['plans_per_s'] == 1e3 / row['plan_ms_p50']
         assert row['gflop_per_plan'] > 0 and row['gflops'] > 0 and row['naive_speedup'] > 0
+        assert machine['gemm_peak_gflops_min'] <= row['gemm_peak_gflops'] <= machine['gemm_peak_gflops']
     table = capsys.readouterr().out
     assert '| compact | quick (16 x 2 x 3) | torch |' in table and '| onnxruntime |' in table
     if 'skipped' in rows['tensorrt']:  # no TensorRT here: reported, not silently dropped
