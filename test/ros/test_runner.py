@@ -16,6 +16,8 @@ from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 
@@ -81,14 +83,14 @@ class _Probe:
         rclpy.shutdown(context=self.context)
 
 
-def _stop(process):
-    process.send_signal(signal.SIGINT)
+def _stop(process, signum=signal.SIGINT):
+    process.send_signal(signum)
     try:
         out, _ = process.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
         out, _ = process.communicate()
-        pytest.fail(f'lewm-run did not stop on SIGINT:\n{out}')
+        pytest.fail(f'{process.args[2]} did not stop on {signal.Signals(signum).name}:\n{out}')
     return process.returncode, out
 
 
@@ -171,3 +173,47 @@ def test_runner_stops_everything_when_the_planner_fails_to_configure(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert 'planner_node: trigger_configure failed' in out and 'stopped after a start failure' in out, out
+
+
+@pytest.mark.parametrize('signum, domain_id', [(signal.SIGINT, 74), (signal.SIGTERM, 75)])
+def test_planner_console_script_driven_through_lifecycle_stops_with_a_zero_command(tmp_path, signum, domain_id):
+    """The robot's entry point (`ros2 run lewm_ros planner_node`, what planner.launch.py starts):
+    configure + activate through the lifecycle services as the launch file does, camera frames in,
+    commands out; SIGINT or SIGTERM (what ros2 launch sends) ends it with a zero command."""
+    import cv2
+    from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
+    model_dir = tmp_path / 'model'
+    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir,
+                   ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0],
+                                 action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
+    goal = np.zeros((64, 64, 3), np.uint8)
+    goal[:, 40:] = 255
+    cv2.imwrite(str(tmp_path / 'goal.png'), goal)
+    params = {'model_dir': model_dir, 'goal_image_path': tmp_path / 'goal.png', 'planner.samples': 16,
+              'planner.elites': 4, 'planner.iterations': 2, 'planner.horizon': 2, 'cpu_threads': 1}
+    args = [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
+    process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.planner_node', '--ros-args',
+                                '-r', f'__ns:={NS}', *args], env=_env(domain_id), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    probe = _Probe(domain_id)
+    commands = []
+    probe.node.create_subscription(Twist, f'{NS}/cmd', lambda m: commands.append(np.array([m.linear.x,
+                                                                                             m.angular.z])), 10)
+    camera = probe.node.create_publisher(Image, f'{NS}/image', qos_profile_sensor_data)
+    frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8).tobytes()
+    probe.node.create_timer(1 / 30, lambda: camera.publish(Image(height=64, width=64, encoding='rgb8', step=192,
+                                                                 data=frame)))
+    lifecycle = probe.node.create_client(ChangeState, f'{NS}/planner_node/change_state')
+    try:
+        assert lifecycle.wait_for_service(timeout_sec=45.0), 'planner_node did not come up'
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            future = lifecycle.call_async(ChangeState.Request(transition=Transition(id=transition)))
+            assert probe.spin_until(future.done, 30.0) and future.result().success, f'transition {transition}'
+        assert probe.spin_until(lambda: any(np.abs(c).sum() > 0 for c in commands), 30.0), \
+            f'no nonzero command: {len(commands)} commands'
+    finally:
+        rc, out = _stop(process, signum)
+        probe.spin_until(lambda: False, 0.5)
+        probe.close()
+    assert rc == 0, out
+    np.testing.assert_array_equal(commands[-1], [0.0, 0.0])
