@@ -178,11 +178,12 @@ class PlannerNode(LifecycleNode):
     def _teardown(self) -> None:
         if self._worker is not None:
             self._worker.stop()
-        for entity in self._entities:
-            destroy = {'pub': self.destroy_publisher, 'sub': self.destroy_subscription,
-                       'srv': self.destroy_service, 'timer': self.destroy_timer}[entity[0]]
-            destroy(entity[1])
-        self._clear_state()
+        with self._control_lock:  # a diagnostics callback in flight finishes before its publisher goes
+            for entity in self._entities:
+                destroy = {'pub': self.destroy_publisher, 'sub': self.destroy_subscription,
+                           'srv': self.destroy_service, 'timer': self.destroy_timer}[entity[0]]
+                destroy(entity[1])
+            self._clear_state()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -328,33 +329,36 @@ class PlannerNode(LifecycleNode):
         self._actions_pub.publish(msg)
 
     def _on_diagnostics(self) -> None:
-        with self._image_lock:
-            latest = self._latest
-        state = self._safety.state if self._active else None
-        level = DiagnosticStatus.OK if state is SafetyState.OK else \
-            DiagnosticStatus.ERROR if state is SafetyState.ESTOP else DiagnosticStatus.WARN
-        values = {
-            'plan_latency_p50_ms': fmt(self._plan_latency.percentile(50), 1e3),
-            'plan_latency_p99_ms': fmt(self._plan_latency.percentile(99), 1e3),
-            'planning_rate_hz': fmt(self._plan_rate.rate_hz(), digits=2),
-            'control_rate_hz': fmt(self._control_rate.rate_hz(), digits=2),
-            'image_age_s': fmt(None if latest is None else self._now() - latest[1], digits=3),
-            'last_cost': fmt(self._last_cost, digits=4),
-            'backend': self._params.model.backend,
-            'model': self._params.model.model_dir,
-            'safety_state': state.value if state is not None else 'inactive',
-            'images_received': str(self.images_received),
-            'images_dropped': str(self.images_dropped),
-            'last_drop_reason': self.last_drop_reason,
-            'planner_errors': str(self._worker.errors),
-        }
-        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: LeWM planner',
-                                  hardware_id=Path(self._params.model.model_dir).name,
-                                  message=values['safety_state'],
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(msg)
+        with self._control_lock:
+            if self._params is None:  # torn down (cleanup/shutdown) while this call waited
+                return
+            with self._image_lock:
+                latest = self._latest
+            state = self._safety.state if self._active else None
+            level = DiagnosticStatus.OK if state is SafetyState.OK else \
+                DiagnosticStatus.ERROR if state is SafetyState.ESTOP else DiagnosticStatus.WARN
+            values = {
+                'plan_latency_p50_ms': fmt(self._plan_latency.percentile(50), 1e3),
+                'plan_latency_p99_ms': fmt(self._plan_latency.percentile(99), 1e3),
+                'planning_rate_hz': fmt(self._plan_rate.rate_hz(), digits=2),
+                'control_rate_hz': fmt(self._control_rate.rate_hz(), digits=2),
+                'image_age_s': fmt(None if latest is None else self._now() - latest[1], digits=3),
+                'last_cost': fmt(self._last_cost, digits=4),
+                'backend': self._params.model.backend,
+                'model': self._params.model.model_dir,
+                'safety_state': state.value if state is not None else 'inactive',
+                'images_received': str(self.images_received),
+                'images_dropped': str(self.images_dropped),
+                'last_drop_reason': self.last_drop_reason,
+                'planner_errors': str(self._worker.errors),
+            }
+            status = DiagnosticStatus(level=level, name=f'{self.get_name()}: LeWM planner',
+                                      hardware_id=Path(self._params.model.model_dir).name,
+                                      message=values['safety_state'],
+                                      values=[KeyValue(key=k, value=v) for k, v in values.items()])
+            msg = DiagnosticArray(status=[status])
+            msg.header.stamp = self.get_clock().now().to_msg()
+            self._diag_pub.publish(msg)
 
 
 def _interrupt(signum, frame) -> None:

@@ -26,7 +26,6 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir  # noqa: E402
 from lewm_ros.ros.planner_node import PlannerNode  # noqa: E402
 from lewm_ros.ros.realtime import GIL_SWITCH_INTERVAL_S  # noqa: E402
 from lewm_ros.ros.spinning import spin  # noqa: E402
@@ -38,15 +37,8 @@ HIGH = [0.3, 0.2]
 
 
 @pytest.fixture(scope='module')
-def model_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp('model')
-    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), directory,
-                   ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0],
-                                 action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
-    goal = np.zeros((48, 64, 3), np.uint8)
-    goal[:, 40:] = 255
-    cv2.imwrite(str(directory / 'goal.png'), goal)
-    return directory
+def model_dir(tmp_path_factory, compact_model_writer):
+    return compact_model_writer(tmp_path_factory.mktemp('model'))
 
 
 def overrides(directory, **extra):

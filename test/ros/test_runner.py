@@ -129,12 +129,8 @@ def test_runner_reports_a_bad_parameter_and_exits_nonzero(tmp_path):
     assert "parameter mode='fast' is out of range" in result.stdout + result.stderr
 
 
-def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path):
-    from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
-    model_dir = tmp_path / 'model'
-    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir,
-                   ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0],
-                                 action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
+def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path, compact_model_writer):
+    model_dir = compact_model_writer(tmp_path / 'model')
     params = tmp_path / 'sim.yaml'
     params.write_text(
         '/**/sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
@@ -176,20 +172,13 @@ def test_runner_stops_everything_when_the_planner_fails_to_configure(tmp_path):
 
 
 @pytest.mark.parametrize('signum, domain_id', [(signal.SIGINT, 74), (signal.SIGTERM, 75)])
-def test_planner_console_script_driven_through_lifecycle_stops_with_a_zero_command(tmp_path, signum, domain_id):
+def test_planner_console_script_driven_through_lifecycle_stops_with_a_zero_command(tmp_path, signum, domain_id,
+                                                                                   compact_model_writer):
     """The robot's entry point (`ros2 run lewm_ros planner_node`, what planner.launch.py starts):
     configure + activate through the lifecycle services as the launch file does, camera frames in,
     commands out; SIGINT or SIGTERM (what ros2 launch sends) ends it with a zero command."""
-    import cv2
-    from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
-    model_dir = tmp_path / 'model'
-    save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=5)).eval(), model_dir,
-                   ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0],
-                                 action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1]))
-    goal = np.zeros((64, 64, 3), np.uint8)
-    goal[:, 40:] = 255
-    cv2.imwrite(str(tmp_path / 'goal.png'), goal)
-    params = {'model_dir': model_dir, 'goal_image_path': tmp_path / 'goal.png', 'planner.samples': 16,
+    model_dir = compact_model_writer(tmp_path / 'model')
+    params = {'model_dir': model_dir, 'goal_image_path': model_dir / 'goal.png', 'planner.samples': 16,
               'planner.elites': 4, 'planner.iterations': 2, 'planner.horizon': 2, 'cpu_threads': 1}
     args = [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
     process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.planner_node', '--ros-args',
