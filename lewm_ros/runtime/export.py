@@ -184,8 +184,7 @@ class OnnxManifest:
         if self.model_hash != current:
             return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
         for name, info in self.files.items():
-            paths = [self.directory / name] + ([self.directory / info['external_data']]
-                                               if 'external_data' in info else [])
+            paths = _graph_files(self.directory, name, info)
             missing = [p for p in paths if not p.is_file()]
             if missing:
                 return f'{missing[0]} is missing'
@@ -244,6 +243,11 @@ def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
         else:
             axis.dim_value = value
     onnx.save(model, str(path))
+
+
+def _graph_files(directory: Path, name: str, info: dict) -> list[Path]:
+    """An exported graph's files, per its manifest entry: the .onnx, then its external weights."""
+    return [directory / name] + ([directory / info['external_data']] if 'external_data' in info else [])
 
 
 def graph_sha256(path: Path, *external: Path) -> str:
@@ -375,9 +379,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
             files[cost_file(k)] = {'inputs': _shapes(feeds), 'outputs': {'costs': [num_samples]},
                                    'external_data': SHARED_WEIGHTS_FILE}
         for name in files:  # hashes last: every graph's weights file is complete now
-            info = files[name]
-            info['sha256'] = graph_sha256(out_dir / name, *([out_dir / info['external_data']]
-                                                              if 'external_data' in info else []))
+            files[name]['sha256'] = graph_sha256(*_graph_files(out_dir, name, files[name]))
 
     manifest = OnnxManifest(directory=out_dir, num_samples=num_samples, horizon=horizon, history=history,
                             latent_dim=latent, block_dim=block, image_size=size, opset=opset,

@@ -270,7 +270,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--gif-episodes', type=int, default=4, help='episodes recorded into the GIF')
     parser.add_argument('--headless', action='store_true',
                         help='no live window (default when there is no $DISPLAY)')
-    parser.add_argument('--real-time-factor', type=float, default=0.25,
+    parser.add_argument('--real-time-factor', type=float, default=DemoConfig.real_time_factor,
                         help='sim speed (sim s per wall s); 0.25 gives the 300 x 10 plan (~1 s on one CPU core) '
                         'a 2 s block; use 1.0 with a GPU')
 
