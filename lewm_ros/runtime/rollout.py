@@ -167,26 +167,41 @@ def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor) -> list[tor
     return list(F.linear(cond, weight, bias).split(6 * dim, dim=-1))
 
 
-def _attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d) masked) v for q (B, h, Tq, d), keys/values (B, h, S, d), mask
-    (Tq, S) bool (True = attend) or None -> (B, h, Tq, d). The windows here are a few tokens
-    long; at these sizes the explicit math beats ``F.scaled_dot_product_attention``'s CPU kernel
-    (paper predictor, 300 x 16 heads, 3 x 3 masked: 1.4 ms vs 5.0 ms on 2 threads)."""
-    scores = (q * q.shape[-1] ** -0.5) @ keys.transpose(-1, -2)                      # (B, h, Tq, S)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float('-inf'))
-    return scores.softmax(dim=-1) @ values
+def _attention(q: torch.Tensor, window: list[torch.Tensor]) -> torch.Tensor:
+    """Causal softmax attention of the window's last Tq tokens over the whole window.
+
+    q: (B, Tq, h, d) queries; window: keys/values of every token of the window in order, each
+    (B|1, 2, h, d) (index 0 keys, 1 values); batch-1 entries (shared history tokens) broadcast and
+    are never copied per candidate. Returns (B, Tq, h, d).
+
+    Windows hold at most ``history`` tokens (3), so one elementwise product per key beats batched
+    3 x 64 matrix products and the layout copies (and per-candidate copies of the shared keys)
+    that they need: paper predictor, 300 candidates x 16 heads, the whole rollout 4-5 % faster
+    than explicit batched matmuls, which in turn beat ``F.scaled_dot_product_attention``'s CPU
+    kernel (1.4 ms vs 5.0 ms per 3 x 3 masked call on 2 threads).
+    """
+    tq, total = q.shape[1], len(window)
+    q = q * q.shape[-1] ** -0.5
+    scores = torch.stack([(q * kv[:, 0:1]).sum(dim=-1) for kv in window], dim=-1)     # (B, Tq, h, S)
+    if tq > 1:  # query i sits at window index total - tq + i
+        allowed = torch.ones(tq, total, dtype=torch.bool, device=q.device).tril(total - tq)   # (Tq, S)
+        scores = scores.masked_fill(~allowed[:, None, :], float('-inf'))
+    weights = scores.softmax(dim=-1).unsqueeze(-1)                                        # (B, Tq, h, S, 1)
+    out = weights[..., 0, :] * window[0][:, 1:2]
+    for j in range(1, total):
+        out = torch.addcmul(out, weights[..., j, :], window[j][:, 1:2])
+    return out
 
 
-def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
-                  past: tuple[torch.Tensor, torch.Tensor] | None, out_tokens: int
-                  ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor, past: list[torch.Tensor] | None,
+                  out_tokens: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """One AdaLN-zero block on new tokens that follow cached ones.
 
     x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulations`;
-    past: keys/values of the earlier tokens of the window (B|1, h, P, d) or None; out_tokens: how
-    many trailing new tokens need the block output (0 = keys/values only).
-    Returns (output (B, out_tokens, C) or None, keys (B, h, P+T, d), values (B, h, P+T, d)).
+    past: keys/values of the earlier tokens of the window, each (B|1, 2, h, d), or None;
+    out_tokens: how many trailing new tokens need the block output (0 = keys/values only).
+    Returns (output (B, out_tokens, C) or None, keys/values of the whole window: past + T new,
+    each (B|1, 2, h, d)).
     """
     attn = block.attn
     shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
@@ -194,27 +209,17 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor,
     weight = attn.to_qkv.weight                                                      # (3*inner, C)
     inner = weight.shape[0] // 3
     b, t = h.shape[0], h.shape[1]
-    kv = F.linear(h, weight[inner:]).view(b, t, 2, attn.heads, -1).permute(2, 0, 3, 1, 4)  # (2, B, h, T, d)
-    keys, values = kv[0], kv[1]
-    if past is not None:
-        batch = max(b, past[0].shape[0])
-        keys = torch.cat([past[0].expand(batch, -1, -1, -1), keys.expand(batch, -1, -1, -1)], dim=2)
-        values = torch.cat([past[1].expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)], dim=2)
+    kv = F.linear(h, weight[inner:]).view(b, t, 2, attn.heads, -1)                  # (B, T, 2, h, d)
+    window = list(past or []) + [kv[:, j] for j in range(t)]
     if out_tokens == 0:
-        return None, keys, values
-    total = keys.shape[2]
-    q = F.linear(h[:, t - out_tokens:], weight[:inner]).view(b, out_tokens, attn.heads, -1).transpose(1, 2)
-    mask = None
-    if out_tokens > 1:  # query i sits at key index total - out_tokens + i (causal)
-        mask = torch.ones(out_tokens, total, dtype=torch.bool, device=x.device).tril(total - out_tokens)
-    if q.shape[0] != keys.shape[0]:
-        q = q.expand(keys.shape[0], -1, -1, -1)
-    y = _attention(q, keys, values, mask)                                             # (B, h, out, d)
-    y = attn.to_out(y.transpose(1, 2).reshape(y.shape[0], out_tokens, -1))          # (B, out, C)
+        return None, window
+    q = F.linear(h[:, t - out_tokens:], weight[:inner]).view(b, out_tokens, attn.heads, -1)
+    y = _attention(q, window)                                                         # (B', out, h, d)
+    y = attn.to_out(y.reshape(y.shape[0], out_tokens, -1))                          # (B', out, C)
     sl = slice(t - out_tokens, t)
     x = torch.addcmul(x[:, sl], gate_a[:, sl], y)
     y = block.mlp(torch.addcmul(shift_m[:, sl], block.norm2(x), scale_m[:, sl]))
-    return torch.addcmul(x, gate_m[:, sl], y), keys, values
+    return torch.addcmul(x, gate_m[:, sl], y), window
 
 
 class RolloutCost(_CostBase):
@@ -244,7 +249,7 @@ class RolloutCost(_CostBase):
             mod_exec = _modulations(layers, cond_exec)
 
         preds: list[torch.Tensor] = []
-        cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        cache: list[list[torch.Tensor]] | None = None
         prev_start = -1
         for step in range(horizon):
             frames = k + step                          # frames known before this step
@@ -264,18 +269,18 @@ class RolloutCost(_CostBase):
             cache = []
             for i, blk in enumerate(layers):
                 last = i == len(layers) - 1
-                x, keys, values = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1],
-                                                None if past is None else past[i], 1 if last else x.shape[1])
+                x, window = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1], None if past is None else past[i],
+                                          1 if last else x.shape[1])
                 if keep:
-                    cache.append((keys, values))
+                    cache.append(window)
             z = model.pred_proj(tr.output_proj(tr.norm(x[:, -1])))                      # (N, D)
             preds.append(z)
         return self._total(preds, candidates, goal)
 
     def _shared_prefix(self, history_latents: torch.Tensor, mod_exec: list[torch.Tensor] | None, start: int,
                        k: int, pos: torch.Tensor, layers: list[ConditionalBlock]
-                       ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """Keys/values (1, h, P, d) per block of the real frames start .. k-2 (conditioned on
+                       ) -> list[list[torch.Tensor]] | None:
+        """Keys/values per block, P tensors (1, 2, h, d), of the real frames start .. k-2 (conditioned on
         executed blocks) at window positions 0 .. P-1, computed once at batch 1; None when the
         window holds none of them."""
         count = k - 1 - start
@@ -285,7 +290,6 @@ class RolloutCost(_CostBase):
         kv = []
         for i, blk in enumerate(layers):
             last = i == len(layers) - 1
-            x, keys, values = _block_tokens(blk, x, mod_exec[i][start:k - 1].unsqueeze(0), None,
-                                            0 if last else count)
-            kv.append((keys, values))
+            x, window = _block_tokens(blk, x, mod_exec[i][start:k - 1].unsqueeze(0), None, 0 if last else count)
+            kv.append(window)
         return kv

@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lewm_ros.model.config import preset
 from lewm_ros.model.lewm import LeWM
+from lewm_ros.runtime.host_memory import reuse_freed_memory
 from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
 
 LOG = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ def gemm_peak(rows: int, inner: int, cols: int, repeats: int = 10) -> float:
 
 def run(preset_name: str = 'paper', samples: int = 300, horizon: int = 5, frames: int = 3, threads: int = 2,
         repeats: int = 4, seed: int = 0) -> RolloutBenchResult:
-    """Benchmark one configuration with ``threads`` intra-op threads (restored afterwards)."""
+    """Benchmark one configuration with ``threads`` intra-op threads (restored afterwards), with
+    the process memory setting of the torch backend on CPU."""
+    reuse_freed_memory()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -14,6 +14,7 @@ import torch
 from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
+from lewm_ros.runtime.host_memory import reuse_freed_memory
 from lewm_ros.runtime.rollout import LatentCostConfig, NaiveRolloutCost, RolloutCost, check_rollout_inputs
 
 LOG = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class TorchBackend(InferenceBackend):
     eval mode); device: 'cpu', 'cuda', 'cuda:1', ...; rollout: 'efficient' (exact, default) or
     'naive' (reference recompute); cuda_graphs: capture the costs call per (N, H, k) on CUDA
     (ignored on CPU); cost: the latent cost terms (default: terminal cost, as in the paper).
+    On CPU it makes the process reuse freed memory for its large temporaries
+    (:func:`~lewm_ros.runtime.host_memory.reuse_freed_memory`, process-wide).
     """
     name = 'torch'
 
@@ -63,6 +66,8 @@ class TorchBackend(InferenceBackend):
             raise ValueError(f'device {device!r} requested but CUDA is not available to torch')
         if rollout not in ROLLOUTS:
             raise ValueError(f'rollout must be one of {sorted(ROLLOUTS)}, got {rollout!r}')
+        if self.device.type == 'cpu':
+            reuse_freed_memory()
         self.model = (model if isinstance(model, LeWM) else load_model(model)).to(self.device).eval()
         self.rollout = ROLLOUTS[rollout](self.model, cost)
         self.latent_dim = self.model.config.latent_dim
