@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.model.predictor import ConditionalBlock
+from lewm_ros.model.predictor import ConditionalBlock, FeedForward
+from lewm_ros.runtime.kernels import LinearKernels
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class NaiveRolloutCost(_CostBase):
         return self._total(preds, candidates, goal)
 
 
-def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor) -> list[torch.Tensor]:
+def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor, kernels: type[LinearKernels]
+                 ) -> list[torch.Tensor]:
     """AdaLN modulation of every block for SiLU'd conditioning (..., C) -> per block (..., 6C),
     chunks (shift_a, 1 + scale_a, gate_a, shift_m, 1 + scale_m, gate_m): the "1 +" of
     ``modulate`` is folded into the bias, and all blocks share one GEMM (one allocation)."""
@@ -164,7 +166,7 @@ def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor) -> list[tor
     one = ((torch.arange(6 * dim, device=cond.device) // dim) % 3 == 1).to(cond.dtype)
     weight = torch.cat([blk.adaLN_modulation[1].weight for blk in layers], dim=0)      # (L*6C, C)
     bias = torch.cat([blk.adaLN_modulation[1].bias + one for blk in layers], dim=0)    # (L*6C,)
-    return list(F.linear(cond, weight, bias).split(6 * dim, dim=-1))
+    return list(kernels.linear(cond, weight, bias).split(6 * dim, dim=-1))
 
 
 def _attention(q: torch.Tensor, window: list[torch.Tensor]) -> torch.Tensor:
@@ -193,14 +195,20 @@ def _attention(q: torch.Tensor, window: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+def _feed_forward(mlp: FeedForward, x: torch.Tensor, kernels: type[LinearKernels]) -> torch.Tensor:
+    """The block MLP in inference (dropout off): LayerNorm -> Linear + GELU -> Linear, (B, T, C)."""
+    norm, fc1, _, _, fc2, _ = mlp.net
+    return kernels.linear(kernels.linear_gelu(norm(x), fc1.weight, fc1.bias), fc2.weight, fc2.bias)
+
+
 def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor, past: list[torch.Tensor] | None,
-                  out_tokens: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+                  out_tokens: int, kernels: type[LinearKernels]) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
     """One AdaLN-zero block on new tokens that follow cached ones.
 
     x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulations`;
     past: keys/values of the earlier tokens of the window, each (B|1, 2, h, d), or None;
-    out_tokens: how many trailing new tokens need the block output (0 = keys/values only).
-    Returns (output (B, out_tokens, C) or None, keys/values of the whole window: past + T new,
+    out_tokens: how many trailing new tokens need the block output (0 = keys/values only);
+    kernels: the matrix-multiply kernels. Returns (output (B, out_tokens, C) or None, keys/values of the whole window: past + T new,
     each (B|1, 2, h, d)).
     """
     attn = block.attn
@@ -209,16 +217,17 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor, p
     weight = attn.to_qkv.weight                                                      # (3*inner, C)
     inner = weight.shape[0] // 3
     b, t = h.shape[0], h.shape[1]
-    kv = F.linear(h, weight[inner:]).view(b, t, 2, attn.heads, -1)                  # (B, T, 2, h, d)
+    kv = kernels.linear(h, weight[inner:]).view(b, t, 2, attn.heads, -1)                  # (B, T, 2, h, d)
     window = list(past or []) + [kv[:, j] for j in range(t)]
     if out_tokens == 0:
         return None, window
-    q = F.linear(h[:, t - out_tokens:], weight[:inner]).view(b, out_tokens, attn.heads, -1)
+    q = kernels.linear(h[:, t - out_tokens:], weight[:inner]).view(b, out_tokens, attn.heads, -1)
     y = _attention(q, window)                                                         # (B', out, h, d)
-    y = attn.to_out(y.reshape(y.shape[0], out_tokens, -1))                          # (B', out, C)
+    to_out = attn.to_out[0]
+    y = kernels.linear(y.reshape(y.shape[0], out_tokens, -1), to_out.weight, to_out.bias)  # (B', out, C)
     sl = slice(t - out_tokens, t)
     x = torch.addcmul(x[:, sl], gate_a[:, sl], y)
-    y = block.mlp(torch.addcmul(shift_m[:, sl], block.norm2(x), scale_m[:, sl]))
+    y = _feed_forward(block.mlp, torch.addcmul(shift_m[:, sl], block.norm2(x), scale_m[:, sl]), kernels)
     return torch.addcmul(x, gate_m[:, sl], y), window
 
 
@@ -228,12 +237,20 @@ class RolloutCost(_CostBase):
     forward(candidates (N, H, block) [z-scored], history_latents (k, D) oldest first (the last
     one is the current frame), history_blocks (k-1, block) [z-scored, executed between
     consecutive history frames], goal (D,)) -> costs (N,).
+
+    kernels: the matrix-multiply kernels (:mod:`lewm_ros.runtime.kernels`): portable by default
+    (exportable); the torch backend on CPU passes the oneDNN ones.
     """
+
+    def __init__(self, model: LeWM, cost: LatentCostConfig | None = None,
+                 kernels: type[LinearKernels] = LinearKernels) -> None:
+        super().__init__(model, cost)
+        self.kernels = kernels
 
     def forward(self, candidates: torch.Tensor, history_latents: torch.Tensor, history_blocks: torch.Tensor,
                 goal: torch.Tensor) -> torch.Tensor:
         check_rollout_inputs(candidates, history_latents, history_blocks, goal, self.latent_dim, self.block_dim)
-        model, hist = self.model, self.history
+        model, hist, kernels = self.model, self.history, self.kernels
         tr = model.predictor.transformer
         layers = list(tr.layers)
         pos = model.predictor.pos_embedding[0]                                        # (history, D)
@@ -242,11 +259,11 @@ class RolloutCost(_CostBase):
 
         # AdaLN modulation once per distinct (block, action): candidates (N, H, 6C), executed (k-1, 6C).
         cond_cand = F.silu(tr.cond_proj(model.encode_actions(candidates)))            # (N, H, C)
-        mod_cand = _modulations(layers, cond_cand)
+        mod_cand = _modulations(layers, cond_cand, kernels)
         mod_exec = None
         if k > 1:
             cond_exec = F.silu(tr.cond_proj(model.encode_actions(history_blocks.unsqueeze(0))[0]))  # (k-1, C)
-            mod_exec = _modulations(layers, cond_exec)
+            mod_exec = _modulations(layers, cond_exec, kernels)
 
         preds: list[torch.Tensor] = []
         cache: list[list[torch.Tensor]] | None = None
@@ -270,7 +287,7 @@ class RolloutCost(_CostBase):
             for i, blk in enumerate(layers):
                 last = i == len(layers) - 1
                 x, window = _block_tokens(blk, x, mod_cand[i][:, j0:step + 1], None if past is None else past[i],
-                                          1 if last else x.shape[1])
+                                          1 if last else x.shape[1], kernels)
                 if keep:
                     cache.append(window)
             z = model.pred_proj(tr.output_proj(tr.norm(x[:, -1])))                      # (N, D)
@@ -290,6 +307,7 @@ class RolloutCost(_CostBase):
         kv = []
         for i, blk in enumerate(layers):
             last = i == len(layers) - 1
-            x, window = _block_tokens(blk, x, mod_exec[i][start:k - 1].unsqueeze(0), None, 0 if last else count)
+            x, window = _block_tokens(blk, x, mod_exec[i][start:k - 1].unsqueeze(0), None, 0 if last else count,
+                                      self.kernels)
             kv.append(window)
         return kv

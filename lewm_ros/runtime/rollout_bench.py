@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lewm_ros.model.config import preset
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.host_memory import reuse_freed_memory
+from lewm_ros.runtime.kernels import select_kernels
 from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
 
 LOG = logging.getLogger(__name__)
@@ -82,10 +83,13 @@ def _run(preset_name: str, samples: int, horizon: int, frames: int, threads: int
     d, block_dim = model.config.latent_dim, model.config.action_encoder.input_dim
     args = (torch.randn(samples, horizon, block_dim), torch.randn(frames, d), torch.randn(frames - 1, block_dim),
             torch.randn(d))
-    efficient, naive = RolloutCost(model), NaiveRolloutCost(model)
+    # The torch backend's CPU rollout; FLOPs are counted on the portable kernels (same math: the
+    # flop counter does not see oneDNN ops).
+    kernels = select_kernels('auto', 'cpu', model.config.predictor.hidden_dim)
+    efficient, naive = RolloutCost(model, kernels=kernels), NaiveRolloutCost(model)
     with torch.inference_mode():
         flops = []
-        for fn in (naive, efficient):
+        for fn in (naive, RolloutCost(model)):
             with FlopCounterMode(display=False) as counter:
                 fn(*args)
             flops.append(counter.get_total_flops() / 1e9)

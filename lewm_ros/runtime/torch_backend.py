@@ -15,11 +15,12 @@ from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
 from lewm_ros.runtime.host_memory import reuse_freed_memory
+from lewm_ros.runtime.kernels import select_kernels
 from lewm_ros.runtime.rollout import LatentCostConfig, NaiveRolloutCost, RolloutCost, check_rollout_inputs
 
 LOG = logging.getLogger(__name__)
 
-ROLLOUTS = {'efficient': RolloutCost, 'naive': NaiveRolloutCost}
+ROLLOUTS = ('efficient', 'naive')
 
 
 class _GraphedCosts:
@@ -54,13 +55,15 @@ class TorchBackend(InferenceBackend):
     eval mode); device: 'cpu', 'cuda', 'cuda:1', ...; rollout: 'efficient' (exact, default) or
     'naive' (reference recompute); cuda_graphs: capture the costs call per (N, H, k) on CUDA
     (ignored on CPU); cost: the latent cost terms (default: terminal cost, as in the paper).
-    On CPU it makes the process reuse freed memory for its large temporaries
+    kernels: the efficient rollout's matrix-multiply kernels, 'auto' (oneDNN on CPU for a wide
+    predictor), 'portable' or 'onednn' (:func:`~lewm_ros.runtime.kernels.select_kernels`).
+    On CPU the process reuses freed memory for its large temporaries
     (:func:`~lewm_ros.runtime.host_memory.reuse_freed_memory`, process-wide).
     """
     name = 'torch'
 
     def __init__(self, model: str | Path | LeWM, device: str | torch.device = 'cpu', rollout: str = 'efficient',
-                 cuda_graphs: bool = True, cost: LatentCostConfig | None = None) -> None:
+                 cuda_graphs: bool = True, cost: LatentCostConfig | None = None, kernels: str = 'auto') -> None:
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise ValueError(f'device {device!r} requested but CUDA is not available to torch')
@@ -69,7 +72,11 @@ class TorchBackend(InferenceBackend):
         if self.device.type == 'cpu':
             reuse_freed_memory()
         self.model = (model if isinstance(model, LeWM) else load_model(model)).to(self.device).eval()
-        self.rollout = ROLLOUTS[rollout](self.model, cost)
+        if rollout == 'efficient':
+            self.kernels = select_kernels(kernels, self.device, self.model.config.predictor.hidden_dim)
+            self.rollout = RolloutCost(self.model, cost, self.kernels)
+        else:
+            self.rollout = NaiveRolloutCost(self.model, cost)
         self.latent_dim = self.model.config.latent_dim
         self.history = self.model.history
         self.block_dim = self.model.config.action_encoder.input_dim

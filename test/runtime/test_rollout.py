@@ -8,9 +8,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lewm_ros.model import LeWM, preset
 from lewm_ros.model.config import ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig, ProjectorConfig
+from lewm_ros.runtime.kernels import (ONEDNN_MIN_WIDTH, LinearKernels, OneDnnLinearKernels, onednn_available,
+                                      select_kernels)
 from lewm_ros.runtime.rollout import LatentCostConfig, NaiveRolloutCost, RolloutCost
 
 TOL = 1e-4
+
+KERNELS = [pytest.param(LinearKernels, id='portable'),
+           pytest.param(OneDnnLinearKernels, id='onednn', marks=pytest.mark.skipif(
+               not onednn_available(), reason='this torch build has no oneDNN fused linear'))]
 
 
 def small_model(input_dim: int, hidden_dim: int, history: int = 3, seed: int = 0) -> LeWM:
@@ -46,15 +52,28 @@ def inputs(model: LeWM, n: int, horizon: int, k: int, seed: int = 1):
 @pytest.mark.parametrize('dims', [(16, 16), (16, 24)], ids=['identity-proj', 'linear-proj'])
 @pytest.mark.parametrize('horizon', [1, 2, 5])
 @pytest.mark.parametrize('k', [1, 2, 3])
-def test_efficient_equals_naive(dims, horizon, k):
+@pytest.mark.parametrize('kernels', KERNELS)
+def test_efficient_equals_naive(dims, horizon, k, kernels):
     model = small_model(*dims)
     args = inputs(model, 7, horizon, k)
     with torch.inference_mode():
-        fast, ref = RolloutCost(model)(*args), NaiveRolloutCost(model)(*args)
+        fast, ref = RolloutCost(model, kernels=kernels)(*args), NaiveRolloutCost(model)(*args)
     assert fast.shape == (7,)
     assert ((fast - ref).abs() / ref.abs()).max() <= TOL
     # The candidates matter (live gates) and the two agree far below the spread between candidates.
     assert (fast - ref).abs().max() <= 0.01 * ref.std()
+
+
+def test_kernel_selection():
+    wide, narrow = ONEDNN_MIN_WIDTH, ONEDNN_MIN_WIDTH - 64
+    assert select_kernels('auto', 'cpu', wide) is (OneDnnLinearKernels if onednn_available() else LinearKernels)
+    assert select_kernels('auto', 'cpu', narrow) is LinearKernels
+    assert select_kernels('auto', 'cuda', wide) is LinearKernels
+    assert select_kernels('portable', 'cpu', wide) is LinearKernels
+    with pytest.raises(ValueError, match='needs a CPU'):
+        select_kernels('onednn', 'cuda', wide)
+    with pytest.raises(ValueError, match='kernels must be one of'):
+        select_kernels('mkl', 'cpu', wide)
 
 
 @pytest.mark.parametrize('history', [1, 2, 4])

@@ -7,6 +7,7 @@ import torch
 
 from lewm_ros.model import save_model_dir
 from lewm_ros.runtime.backend import BACKEND_NAMES, InferenceBackend, PlanningContext, make_backend
+from lewm_ros.runtime.kernels import LinearKernels, OneDnnLinearKernels, onednn_available
 from lewm_ros.runtime.rollout import LatentCostConfig
 from lewm_ros.runtime.torch_backend import TorchBackend
 
@@ -49,6 +50,18 @@ def test_encode_and_costs(model_dir):
         fast, ref = backend.costs(candidates, context(k)), naive.costs(candidates, context(k))
         assert fast.shape == (9,) and fast.dtype == torch.float32
         assert ((fast - ref).abs() / ref.abs()).max() <= 1e-4
+
+
+@pytest.mark.skipif(not onednn_available(), reason='this torch build has no oneDNN fused linear')
+def test_onednn_kernels_give_the_same_costs(model_dir):
+    auto = make_backend('torch', model_dir)
+    onednn = make_backend('torch', model_dir, kernels='onednn')
+    assert auto.kernels is LinearKernels  # the tiny predictor is narrower than ONEDNN_MIN_WIDTH
+    assert onednn.kernels is OneDnnLinearKernels
+    candidates = torch.randn(9, 5, 4, generator=torch.Generator().manual_seed(4))
+    for k in (1, 2, 3):
+        fast, ref = onednn.costs(candidates, context(k)), auto.costs(candidates, context(k))
+        assert ((fast - ref).abs() / ref.abs()).max() <= 1e-5
 
 
 def test_cost_terms_are_a_backend_option(model_dir):
