@@ -57,7 +57,7 @@ def _apply() -> bool:
         bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     if applied:
         LOG.info('malloc: blocks up to %d MiB from the heap, freed memory kept up to %d MiB',
-                  MMAP_THRESHOLD_BYTES >> 20, TRIM_THRESHOLD_BYTES >> 20)
+                 MMAP_THRESHOLD_BYTES >> 20, TRIM_THRESHOLD_BYTES >> 20)
     else:
         LOG.warning('glibc refused the malloc thresholds: large CPU temporaries stay on fresh pages')
     return applied

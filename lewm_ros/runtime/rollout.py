@@ -208,8 +208,8 @@ def _block_tokens(block: ConditionalBlock, x: torch.Tensor, mod: torch.Tensor, p
     x: (B|1, T, C) new tokens; mod: (B|1, T, 6C) their modulation from :func:`_modulations`;
     past: keys/values of the earlier tokens of the window, each (B|1, 2, h, d), or None;
     out_tokens: how many trailing new tokens need the block output (0 = keys/values only);
-    kernels: the matrix-multiply kernels. Returns (output (B, out_tokens, C) or None, keys/values of the whole window: past + T new,
-    each (B|1, 2, h, d)).
+    kernels: the matrix-multiply kernels. Returns (output (B, out_tokens, C) or None, keys/values
+    of the whole window: past + T new, each (B|1, 2, h, d)).
     """
     attn = block.attn
     shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)

@@ -75,6 +75,7 @@ class TorchBackend(InferenceBackend):
         if rollout == 'efficient':
             self.kernels = select_kernels(kernels, self.device, self.model.config.predictor.hidden_dim)
             self.rollout = RolloutCost(self.model, cost, self.kernels)
+            LOG.info('torch backend on %s: efficient rollout, %s kernels', self.device, self.kernels.name)
         else:
             self.rollout = NaiveRolloutCost(self.model, cost)
         self.latent_dim = self.model.config.latent_dim
