@@ -55,8 +55,9 @@ class TorchBackend(InferenceBackend):
     eval mode); device: 'cpu', 'cuda', 'cuda:1', ...; rollout: 'efficient' (exact, default) or
     'naive' (reference recompute); cuda_graphs: capture the costs call per (N, H, k) on CUDA
     (ignored on CPU); cost: the latent cost terms (default: terminal cost, as in the paper).
-    kernels: the efficient rollout's matrix-multiply kernels, 'auto' (oneDNN on CPU for a wide
-    predictor), 'portable' or 'onednn' (:func:`~lewm_ros.runtime.kernels.select_kernels`).
+    kernels: the efficient rollout's matrix-multiply kernels (the naive reference uses the model's
+    own modules), 'auto' (oneDNN on CPU for a wide predictor), 'portable' or 'onednn'
+    (:func:`~lewm_ros.runtime.kernels.select_kernels`).
     On CPU the process reuses freed memory for its large temporaries
     (:func:`~lewm_ros.runtime.host_memory.reuse_freed_memory`, process-wide).
     """
@@ -72,12 +73,10 @@ class TorchBackend(InferenceBackend):
         if self.device.type == 'cpu':
             reuse_freed_memory()
         self.model = (model if isinstance(model, LeWM) else load_model(model)).to(self.device).eval()
-        if rollout == 'efficient':
-            self.kernels = select_kernels(kernels, self.device, self.model.config.predictor.hidden_dim)
-            self.rollout = RolloutCost(self.model, cost, self.kernels)
-            LOG.info('torch backend on %s: efficient rollout, %s kernels', self.device, self.kernels.name)
-        else:
-            self.rollout = NaiveRolloutCost(self.model, cost)
+        self.kernels = select_kernels(kernels, self.device, self.model.config.predictor.hidden_dim)
+        self.rollout = RolloutCost(self.model, cost, self.kernels) if rollout == 'efficient' \
+            else NaiveRolloutCost(self.model, cost)
+        LOG.info('torch backend on %s: %s rollout, %s kernels', self.device, rollout, self.kernels.name)
         self.latent_dim = self.model.config.latent_dim
         self.history = self.model.history
         self.block_dim = self.model.config.action_encoder.input_dim
