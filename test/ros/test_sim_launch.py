@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from lewm_ros.ros import params as planner_params
+from lewm_ros.control import node_params as planner_params
 from lewm_ros.ros.runner import read_params_file
-from lewm_training.sim_bridge import SIM_PARAMS, SimConfig
+from lewm_training.sim_robot import SIM_PARAMS, SimConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / 'launch' / 'sim.launch.py'

@@ -15,9 +15,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from lewm_ros.model import LeWM, SIGReg, lewm_loss
+from lewm_ros.model import LeWM
 from lewm_training.distributed import convert_batchnorm
 from lewm_training.fit import BatchNormaliser, fit
+from lewm_training.loss import lewm_loss
+from lewm_training.sigreg import SIGReg
 from lewm_training.synthetic import tiny_model_config
 from lewm_training.train_config import TrainConfig
 from lewm_training.train_data import load_training_data

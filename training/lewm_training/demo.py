@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-LOG = logging.getLogger('lewm_training.demo')
+LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,7 +49,7 @@ def default_params_file() -> Path:
 def planner_settings(params_file: Path):
     """(MPCConfig, receding_blocks) of planner_node in a ROS 2 params file: what `lewm-train eval`
     must use to measure the same planner the demo runs."""
-    from lewm_ros.ros.params import from_yaml_section
+    from lewm_ros.control.node_params import from_yaml_section
     from lewm_ros.ros.runner import read_params_file
     sections = read_params_file(params_file)
     section = next((v for k, v in sections.items() if k.split('/')[-1] in ('planner_node', '**')), {})
@@ -302,7 +302,9 @@ class DemoConfig:
 
 def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     """Run the demo; returns (summary, per-episode records) and writes GIF, plot and JSON to cfg.out."""
+    from lewm_ros.ros.planner_node import PlannerNode
     from lewm_ros.ros.runner import RunConfig, Runner
+    from lewm_training.sim_node import SimNode
     model_dir = Path(cfg.model_dir).resolve()
     cfg.out.mkdir(parents=True, exist_ok=True)
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
@@ -310,7 +312,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
                                f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false'))
     LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
-    runner = Runner(config)
+    runner = Runner(config, {'sim_node': SimNode, 'planner_node': PlannerNode})
     records: list[EpisodeRecord] = []
     gif_path = cfg.out / 'demo.gif'
     try:

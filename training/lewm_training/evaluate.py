@@ -25,7 +25,7 @@ from tqdm import tqdm
 from lewm_training.policies import RandomWalkPolicy
 from lewm_training.tasks import make_task
 
-LOG = logging.getLogger('lewm_training.evaluate')
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

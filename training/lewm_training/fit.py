@@ -28,8 +28,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
-from lewm_ros.model import LeWM, LeWMConfig, ModelMetadata, SIGReg, count_parameters, lewm_loss, preset, save_model_dir
+from lewm_ros.model import LeWM, LeWMConfig, ModelMetadata, count_parameters, preset, save_model_dir
 from lewm_training.distributed import DistContext, convert_batchnorm, init_distributed, mean_over_ranks
+from lewm_training.loss import lewm_loss
+from lewm_training.sigreg import SIGReg
 from lewm_training.train_config import TrainConfig
 from lewm_training.train_data import (BatchNormaliser, BatchOrder, DataInfo, TrainData, batch_stream,
                                       collate_windows, load_training_data)

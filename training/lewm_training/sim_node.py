@@ -1,6 +1,6 @@
 """sim_node: a lewm_training MuJoCo task behind ROS topics, so the planner drives it like a robot.
 
-Thin ROS shell over :mod:`lewm_training.sim_bridge` (episodes, stepping and pacing live there).
+Thin ROS shell over :mod:`lewm_training.sim_robot` (episodes, stepping and pacing live there).
 
 Topics (relative names, remap them):
   pub ``camera/image_raw`` (sensor_msgs/Image rgb8, S x S, stamped with sim time),
@@ -34,9 +34,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from lewm_training.sim_bridge import SIM_PARAMS, Episode, Frame, SimBridge, SimConfig, SimLoop
+from lewm_training.sim_robot import SIM_PARAMS, Episode, Frame, SimRobot, SimConfig, SimLoop
 
-LOG = logging.getLogger('lewm_training.sim_node')
+LOG = logging.getLogger(__name__)
 
 CAMERA_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 """Reliable (matches reliable and sensor-data best-effort subscribers), volatile."""
@@ -72,7 +72,7 @@ class SimNode(Node):
                                    ParameterDescriptor(description=spec.description + unit, read_only=True))
         self.config = SimConfig.from_values(
             {spec.name: self.get_parameter(spec.name).value for spec in SIM_PARAMS})
-        self.bridge = SimBridge(self.config)
+        self.robot = SimRobot(self.config)
         self._camera_info = self._make_camera_info()
         self._image_pub = self.create_publisher(Image, 'camera/image_raw', CAMERA_QOS)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', CAMERA_QOS)
@@ -83,22 +83,22 @@ class SimNode(Node):
         lockstep = self.config.mode == 'lockstep'
         command_qos = QoSProfile(depth=100 if lockstep else 1, reliability=ReliabilityPolicy.RELIABLE)
         if self.config.command_type == 'twist':
-            if len(self.config.twist_fields) != self.bridge.action_dim:
+            if len(self.config.twist_fields) != self.robot.action_dim:
                 raise ValueError(f'parameter twist_fields={list(self.config.twist_fields)} needs one field per '
-                                 f'action dim of task {self.config.task} ({self.bridge.action_dim})')
+                                 f'action dim of task {self.config.task} ({self.robot.action_dim})')
             self.create_subscription(Twist, 'cmd_vel', self._on_twist, command_qos)
         else:
             self.create_subscription(Float64MultiArray, 'command', self._on_array, command_qos)
         self.create_service(Trigger, '~/reset', self._on_reset)
-        self.loop = SimLoop(self.bridge, self._publish_frame, self._publish_episode)
+        self.loop = SimLoop(self.robot, self._publish_frame, self._publish_episode)
         self.loop.start()
         self.get_logger().info(
-            f'task {self.config.task} ({self.config.image_size} px, dt {self.bridge.dt} s), mode {self.config.mode}'
+            f'task {self.config.task} ({self.config.image_size} px, dt {self.robot.dt} s), mode {self.config.mode}'
             + ('' if lockstep else f' at {1.0 / self.loop.period_s:.1f} Hz')
             + f', command {self.config.command_type}, clock {"on" if self._clock_pub else "off"}')
 
     def _make_camera_info(self) -> CameraInfo:
-        fx, fy, cx, cy, _orthographic = self.bridge.camera_intrinsics()
+        fx, fy, cx, cy, _orthographic = self.robot.camera_intrinsics()
         info = CameraInfo()
         info.header.frame_id = self.config.frame_id
         info.height = info.width = self.config.image_size
@@ -138,7 +138,7 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ publishing (sim loop thread)
     def _publish_episode(self, episode: Episode) -> None:
-        self._goal_pub.publish(image_msg(episode.goal_pixels, self.bridge.sim_time_s, self.config.frame_id))
+        self._goal_pub.publish(image_msg(episode.goal_pixels, self.robot.sim_time_s, self.config.frame_id))
 
     def _publish_frame(self, frame: Frame) -> None:
         if not self.context.ok():

@@ -1,6 +1,6 @@
 """ROS-free core of ``sim_node``: a MuJoCo task driven like a robot (episodes, goals, stepping, timing).
 
-* :class:`SimBridge` owns one task: seeded start/goal episodes (the eval protocol's
+* :class:`SimRobot` owns one task: seeded start/goal episodes (the eval protocol's
   "policy rollout" pairs: start = a random state, goal = the state after ``goal_offset``
   env steps of the collection policy mix), one env step per call, episode status.
 * :class:`SimLoop` owns the thread that steps it: ``'realtime'`` (one step every
@@ -29,11 +29,11 @@ import numpy as np
 from lewm_training.policies import PolicyConfig, make_policy
 from lewm_training.tasks import make_task, task_names
 
-LOG = logging.getLogger('lewm_training.sim_bridge')
+LOG = logging.getLogger(__name__)
 
 MODES = ('realtime', 'lockstep')
 COMMAND_TYPES = ('twist', 'float64_multi_array')
-"""Names shared with the planner's ``command_type`` (lewm_ros.ros.command_mapping)."""
+"""Names shared with the planner's ``command_type`` (lewm_ros.control.command_mapping)."""
 TWIST_FIELDS = tuple(f'{part}.{axis}' for part in ('linear', 'angular') for axis in 'xyz')
 LOCKSTEP_QUEUE = 1000
 """Commands buffered in lockstep mode before new ones are dropped (with a warning)."""
@@ -152,7 +152,7 @@ class Episode:
     goal_pixels: np.ndarray
 
 
-class SimBridge:
+class SimRobot:
     """One task stepped like a robot (not thread-safe: call it from one thread, see SimLoop).
 
     Episode ``i`` is a pure function of (seed, i) and the call order: the task is reset with
@@ -221,7 +221,7 @@ class SimBridge:
     def step(self, action: np.ndarray) -> Frame:
         """One env step (dt seconds) with raw ``action`` (A,) (clipped to the task bounds)."""
         if self._episode is None:
-            raise RuntimeError('SimBridge.step before new_episode')
+            raise RuntimeError('SimRobot.step before new_episode')
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (self.action_dim,) or not np.all(np.isfinite(action)):
             raise ValueError(f'action must be {self.action_dim} finite values, got {action.tolist()}')
@@ -234,7 +234,7 @@ class SimBridge:
     def frame(self) -> Frame:
         """The current simulation as a Frame (renders; does not step)."""
         if self._episode is None:
-            raise RuntimeError('SimBridge.frame before new_episode')
+            raise RuntimeError('SimRobot.frame before new_episode')
         obs = self.task.observe()
         goal = self._episode.goal_state
         success = self.task.is_success(obs.state, goal)
@@ -255,19 +255,19 @@ class _Reset:
 
 
 class SimLoop:
-    """The thread that steps a SimBridge (see the module docstring for the two modes).
+    """The thread that steps a SimRobot (see the module docstring for the two modes).
 
     on_episode(Episode) is called after every reset (the first one at start), then
     on_frame(Frame) with the start frame; on_frame(Frame) after every env step. Both run on
     the loop thread. ``clock`` is the wall clock [s] used for pacing and command age.
     """
 
-    def __init__(self, bridge: SimBridge, on_frame: Callable[[Frame], None],
+    def __init__(self, robot: SimRobot, on_frame: Callable[[Frame], None],
                  on_episode: Callable[[Episode], None], clock: Callable[[], float] = time.monotonic) -> None:
-        self.bridge = bridge
-        self.mode = bridge.config.mode
-        self.period_s = bridge.dt / bridge.config.real_time_factor
-        self.command_timeout_s = bridge.config.command_timeout
+        self.robot = robot
+        self.mode = robot.config.mode
+        self.period_s = robot.dt / robot.config.real_time_factor
+        self.command_timeout_s = robot.config.command_timeout
         self._on_frame = on_frame
         self._on_episode = on_episode
         self._clock = clock
@@ -298,8 +298,8 @@ class SimLoop:
     def submit_command(self, action: np.ndarray) -> None:
         """A raw action (A,) from the controller: realtime keeps the newest, lockstep queues it."""
         action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (self.bridge.action_dim,):
-            raise ValueError(f'command has {action.shape[0]} values, the task action_dim is {self.bridge.action_dim}')
+        if action.shape != (self.robot.action_dim,):
+            raise ValueError(f'command has {action.shape[0]} values, the task action_dim is {self.robot.action_dim}')
         if self.mode == 'realtime':
             with self._lock:
                 self._latest = (action, self._clock())
@@ -336,7 +336,7 @@ class SimLoop:
             self.error = exc
             LOG.exception('sim loop stopped on an error')
         finally:
-            self.bridge.close()
+            self.robot.close()
             for request in self._pending_resets():
                 request.error = 'sim loop stopped'
                 request.done.set()
@@ -354,7 +354,7 @@ class SimLoop:
 
     def _reset(self, request: _Reset | None = None) -> None:
         try:
-            episode = self.bridge.new_episode()
+            episode = self.robot.new_episode()
         except Exception as exc:
             if request is None:
                 raise
@@ -362,7 +362,7 @@ class SimLoop:
             request.done.set()
             return
         self._on_episode(episode)
-        self._on_frame(self.bridge.frame())
+        self._on_frame(self.robot.frame())
         if request is not None:
             request.episode = episode
             request.done.set()
@@ -383,7 +383,7 @@ class SimLoop:
                 latest = self._latest
             for request in resets:
                 self._reset(request)
-            action = np.zeros(self.bridge.action_dim)
+            action = np.zeros(self.robot.action_dim)
             if latest is not None and now - latest[1] <= self.command_timeout_s:
                 action = latest[0]
             self._step(action)
@@ -400,6 +400,6 @@ class SimLoop:
                 self._step(item)
 
     def _step(self, action: np.ndarray) -> None:
-        frame = self.bridge.step(action)
+        frame = self.robot.step(action)
         self.steps += 1
         self._on_frame(frame)

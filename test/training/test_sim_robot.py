@@ -1,11 +1,11 @@
-"""SimBridge / SimLoop (the ROS-free core of sim_node): real MuJoCo, real threads, no rclpy."""
+"""SimRobot / SimLoop (the ROS-free core of sim_node): real MuJoCo, real threads, no rclpy."""
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from lewm_training.sim_bridge import SimBridge, SimConfig, SimLoop
+from lewm_training.sim_robot import SimRobot, SimConfig, SimLoop
 
 
 def test_config_rejects_bad_values_naming_the_parameter():
@@ -18,7 +18,7 @@ def test_config_rejects_bad_values_naming_the_parameter():
 
 
 def test_episodes_are_seeded_and_goal_is_a_policy_rollout():
-    a, b = SimBridge(SimConfig(seed=3)), SimBridge(SimConfig(seed=3))
+    a, b = SimRobot(SimConfig(seed=3)), SimRobot(SimConfig(seed=3))
     try:
         ea0, eb0 = a.new_episode(), b.new_episode()
         np.testing.assert_array_equal(ea0.start_state, eb0.start_state)
@@ -38,19 +38,19 @@ def test_episodes_are_seeded_and_goal_is_a_policy_rollout():
 
 
 def test_step_moves_the_agent_and_advances_sim_time():
-    bridge = SimBridge(SimConfig())
+    robot = SimRobot(SimConfig())
     try:
-        bridge.new_episode()
-        x0 = bridge.frame().state[:2].copy()
+        robot.new_episode()
+        x0 = robot.frame().state[:2].copy()
         for _ in range(10):
-            frame = bridge.step(np.array([1.0, 0.0]))
-        assert frame.step == 10 and frame.sim_time_s == pytest.approx(10 * bridge.dt)
+            frame = robot.step(np.array([1.0, 0.0]))
+        assert frame.step == 10 and frame.sim_time_s == pytest.approx(10 * robot.dt)
         assert frame.state[0] - x0[0] > 0.25  # 10 steps at up to 0.4 m/s for 0.1 s each
         assert abs(frame.state[1] - x0[1]) < 1e-3
         with pytest.raises(ValueError, match='2 finite values'):
-            bridge.step(np.array([np.nan, 0.0]))
+            robot.step(np.array([np.nan, 0.0]))
     finally:
-        bridge.close()
+        robot.close()
 
 
 class _Recorder:
@@ -75,7 +75,7 @@ def _wait(cond, timeout=5.0):
 
 def test_lockstep_steps_exactly_once_per_command_and_resets_between_steps():
     rec = _Recorder()
-    loop = SimLoop(SimBridge(SimConfig(mode='lockstep')), rec.frame, rec.episode)
+    loop = SimLoop(SimRobot(SimConfig(mode='lockstep')), rec.frame, rec.episode)
     loop.start()
     try:
         assert _wait(lambda: len(rec.frames) == 1)  # the start frame of episode 0
@@ -89,7 +89,7 @@ def test_lockstep_steps_exactly_once_per_command_and_resets_between_steps():
         episode = loop.request_reset()
         assert episode.index == 1 and [e.index for e in rec.episodes] == [0, 1]
         assert rec.frames[-1][1].step == 0 and rec.frames[-1][1].episode == 1
-        assert rec.frames[-1][1].sim_time_s == pytest.approx(7 * loop.bridge.dt)  # sim time never goes back
+        assert rec.frames[-1][1].sim_time_s == pytest.approx(7 * loop.robot.dt)  # sim time never goes back
     finally:
         loop.stop()
     assert loop.error is None
@@ -98,7 +98,7 @@ def test_lockstep_steps_exactly_once_per_command_and_resets_between_steps():
 def test_realtime_paces_steps_and_zeroes_a_stale_command():
     rec = _Recorder()
     config = SimConfig(mode='realtime', real_time_factor=4.0, command_timeout=0.2)  # 40 Hz
-    loop = SimLoop(SimBridge(config), rec.frame, rec.episode)
+    loop = SimLoop(SimRobot(config), rec.frame, rec.episode)
     loop.start()
     try:
         assert _wait(lambda: len(rec.frames) == 1)  # episode 0 is drawn (~0.2 s) before stepping starts

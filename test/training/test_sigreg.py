@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from lewm_ros.model import SIGReg
+from lewm_training.sigreg import SIGReg
 
 
 def _stat(h, seed=0, num_proj=256):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.model.sigreg import SIGReg
+from lewm_training.sigreg import SIGReg
 
 
 @dataclass(frozen=True)
