@@ -9,7 +9,7 @@ from geometry_msgs.msg import Twist, TwistStamped
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from lewm_ros.ros.command_mapping import CommandMapping
+from lewm_ros.control.command_mapping import CommandMapping
 
 
 class CommandAdapter:

@@ -16,10 +16,9 @@ import signal
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -27,20 +26,20 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Bool, Float32, Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Bool, Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from lewm_ros.planning import MPCPlanner
-from lewm_ros.ros import params as P
-from lewm_ros.ros.action_stream import ActionStream
+from lewm_ros.camera import CameraPipeline, ImageDecodeError, decoder_name
+from lewm_ros.control import node_params as P
+from lewm_ros.control.action_stream import ActionStream
+from lewm_ros.control.diagnostics import PlannerStats
+from lewm_ros.control.planner_setup import build_planner
+from lewm_ros.control.planning_worker import PlanningWorker, PlanReport
+from lewm_ros.control.realtime import prepare_for_control_loop
+from lewm_ros.control.safety import RESET_ON_RESUME, SafetyFilter
 from lewm_ros.ros.command_adapters import CommandAdapter
-from lewm_ros.ros.diagnostics import LatencyStats, RateMeter, fmt
-from lewm_ros.ros.image_decoding import ImageDecodeError, backend_name, decode_compressed, decode_image
-from lewm_ros.ros.image_preprocess import crop_and_resize
-from lewm_ros.ros.planning_worker import PlanningWorker, PlanReport
-from lewm_ros.ros.realtime import prepare_for_control_loop
-from lewm_ros.ros.ros_params import declare_all, read_all
-from lewm_ros.ros.safety import RESET_ON_RESUME, SafetyFilter, SafetyState
+from lewm_ros.ros.messages import diagnostics_message, planned_actions_message
+from lewm_ros.ros.parameter_declarations import declare_all, read_all
 from lewm_ros.ros.spinning import spin
 
 #: A goal published once (latched) before this node subscribed is still delivered.
@@ -48,27 +47,6 @@ GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durabilit
 
 GOAL_TIMEOUT_S = 30.0
 LOG_THROTTLE_S = 2.0
-
-
-def build_planner(node_params: P.NodeParams):
-    """The MPC planner for the parameters (raises ValueError/OSError naming the model path)."""
-    model = node_params.model
-    options = {}
-    if model.cpu_threads:
-        import torch
-        torch.set_num_threads(model.cpu_threads)
-        if model.backend == 'onnxruntime':
-            options['num_threads'] = model.cpu_threads
-    return MPCPlanner.from_model_dir(model.model_dir, backend=model.backend, device=model.device,
-                                     config=node_params.planner.mpc_config(), **options)
-
-
-def load_goal_image(path: str) -> np.ndarray:
-    """Image file -> RGB uint8 (H, W, 3). Raises ValueError naming the file."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f'goal_image_path: cannot read an image from {path}')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class PlannerNode(LifecycleNode):
@@ -93,8 +71,9 @@ class PlannerNode(LifecycleNode):
             self._planner = build_planner(self._params)
             self._metadata = self._planner.metadata
             mapping, safety_config = self._params.resolve(self._metadata)
+            self._camera = CameraPipeline(self._metadata.image_size, self._params.camera.crop)
             if self._params.control.goal_image_path:
-                self._planner.set_goal(self._model_image(load_goal_image(self._params.control.goal_image_path)))
+                self._planner.set_goal(self._goal_from_file(self._params.control.goal_image_path))
         except Exception as exc:  # every configure failure is reported, the node stays unconfigured
             self.get_logger().error(f'configure failed: {exc}')
             self._clear_state()
@@ -110,7 +89,7 @@ class PlannerNode(LifecycleNode):
         self.get_logger().info(
             f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
             f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
-            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {backend_name()}, '
+            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {decoder_name()}, '
             f'command {mapping.command_type}, control {self._params.control.control_rate_hz} Hz')
         return TransitionCallbackReturn.SUCCESS
 
@@ -154,16 +133,24 @@ class PlannerNode(LifecycleNode):
     # ---------------------------------------------------------------- state
     def _clear_state(self) -> None:
         self._params: P.NodeParams | None = None
-        self._planner = self._metadata = self._adapter = self._safety = self._stream = self._worker = None
+        self._planner = self._metadata = self._camera = self._adapter = self._safety = None
+        self._stream = self._worker = None
         self._cmd_pub = self._control_timer = None
         self._entities: list = []
         self._latest: tuple[np.ndarray, float] | None = None
-        self._plan_latency = LatencyStats()
-        self._plan_rate, self._control_rate = RateMeter(), RateMeter()
-        self._last_cost: float | None = None
-        self.images_received = 0
-        self.images_dropped = 0
-        self.last_drop_reason = ''
+        self._stats = PlannerStats()
+
+    @property
+    def images_received(self) -> int:
+        return self._stats.images_received
+
+    @property
+    def images_dropped(self) -> int:
+        return self._stats.images_dropped
+
+    @property
+    def last_drop_reason(self) -> str:
+        return self._stats.last_drop_reason
 
     def _halt(self) -> None:
         with self._control_lock:
@@ -188,8 +175,11 @@ class PlannerNode(LifecycleNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _model_image(self, rgb: np.ndarray) -> np.ndarray:
-        return crop_and_resize(rgb, self._metadata.image_size, self._params.camera.crop)
+    def _goal_from_file(self, path: str) -> np.ndarray:
+        try:
+            return self._camera.from_file(path)
+        except ImageDecodeError as exc:
+            raise ValueError(f'goal_image_path: {exc}') from None
 
     def _create_interfaces(self) -> None:
         raw = self._params.camera.image_type == 'raw'
@@ -218,13 +208,11 @@ class PlannerNode(LifecycleNode):
 
     # ---------------------------------------------------------------- inputs
     def _on_image(self, msg) -> None:
-        self.images_received += 1
+        self._stats.image_received()
         try:
-            rgb = decode_compressed(msg) if isinstance(msg, CompressedImage) else decode_image(msg)
-            image = self._model_image(rgb)
-        except (ImageDecodeError, ValueError) as exc:
-            self.images_dropped += 1
-            self.last_drop_reason = str(exc)
+            image = self._camera.from_message(msg)
+        except ImageDecodeError as exc:
+            self._stats.image_dropped(str(exc))
             self.get_logger().warning(f'dropping camera image: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
             return
         with self._image_lock:
@@ -255,8 +243,8 @@ class PlannerNode(LifecycleNode):
 
     def _on_goal_image(self, msg: Image) -> None:
         try:
-            image = self._model_image(decode_image(msg))
-        except (ImageDecodeError, ValueError) as exc:
+            image = self._camera.from_message(msg)
+        except ImageDecodeError as exc:
             self.get_logger().warning(f'dropping goal image: {exc}')
             return
         error = self._worker.submit_goal(image).wait(GOAL_TIMEOUT_S)
@@ -275,7 +263,7 @@ class PlannerNode(LifecycleNode):
             goal = None
             if 'goal_image_path' in changes and changes['goal_image_path'] != self._params.control.goal_image_path \
                     and changes['goal_image_path']:
-                goal = self._model_image(load_goal_image(changes['goal_image_path']))
+                goal = self._goal_from_file(changes['goal_image_path'])
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         with self._control_lock:
@@ -309,24 +297,13 @@ class PlannerNode(LifecycleNode):
                 self._worker.submit_boundary(boundary, latest[0])
             self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now().to_msg()))
             self._stream.record(command)
-            self._control_rate.tick(now)
+            self._stats.control_rate.tick(now)
 
     def _on_plan(self, report: PlanReport) -> None:
-        self._plan_latency.add(report.latency_s)
-        self._plan_rate.tick(self._now())
-        self._last_cost = report.cost
+        self._stats.plan_finished(report.latency_s, report.cost, self._now())
         self._cost_pub.publish(Float32(data=report.cost))
-        plan = self._stream.plan
-        if plan is None or not report.installed:
-            return
-        fs, dims = self._metadata.frameskip, self._metadata.action_dim
-        blocks = len(plan.actions) // fs
-        msg = Float64MultiArray()
-        msg.layout.dim = [MultiArrayDimension(label='block', size=blocks, stride=blocks * fs * dims),
-                          MultiArrayDimension(label='step', size=fs, stride=fs * dims),
-                          MultiArrayDimension(label='action', size=dims, stride=dims)]
-        msg.data = plan.actions.reshape(-1).tolist()
-        self._actions_pub.publish(msg)
+        if report.installed:
+            self._actions_pub.publish(planned_actions_message(report.raw_actions))
 
     def _on_diagnostics(self) -> None:
         with self._control_lock:
@@ -334,31 +311,13 @@ class PlannerNode(LifecycleNode):
                 return
             with self._image_lock:
                 latest = self._latest
-            state = self._safety.state if self._active else None
-            level = DiagnosticStatus.OK if state is SafetyState.OK else \
-                DiagnosticStatus.ERROR if state is SafetyState.ESTOP else DiagnosticStatus.WARN
-            values = {
-                'plan_latency_p50_ms': fmt(self._plan_latency.percentile(50), 1e3),
-                'plan_latency_p99_ms': fmt(self._plan_latency.percentile(99), 1e3),
-                'planning_rate_hz': fmt(self._plan_rate.rate_hz(), digits=2),
-                'control_rate_hz': fmt(self._control_rate.rate_hz(), digits=2),
-                'image_age_s': fmt(None if latest is None else self._now() - latest[1], digits=3),
-                'last_cost': fmt(self._last_cost, digits=4),
-                'backend': self._params.model.backend,
-                'model': self._params.model.model_dir,
-                'safety_state': state.value if state is not None else 'inactive',
-                'images_received': str(self.images_received),
-                'images_dropped': str(self.images_dropped),
-                'last_drop_reason': self.last_drop_reason,
-                'planner_errors': str(self._worker.errors),
-            }
-            status = DiagnosticStatus(level=level, name=f'{self.get_name()}: LeWM planner',
-                                      hardware_id=Path(self._params.model.model_dir).name,
-                                      message=values['safety_state'],
-                                      values=[KeyValue(key=k, value=v) for k, v in values.items()])
-            msg = DiagnosticArray(status=[status])
-            msg.header.stamp = self.get_clock().now().to_msg()
-            self._diag_pub.publish(msg)
+            report = self._stats.report(self._safety.state if self._active else None,
+                                        None if latest is None else self._now() - latest[1],
+                                        self._params.model.backend, self._params.model.model_dir,
+                                        self._worker.errors)
+            self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
+                                                       Path(self._params.model.model_dir).name,
+                                                       self.get_clock().now().to_msg()))
 
 
 def _interrupt(signum, frame) -> None:

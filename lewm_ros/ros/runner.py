@@ -10,36 +10,34 @@ shut down, then every node is destroyed; the exit status is 0.
     lewm-run --params config/sim.yaml --with-sim -p model_dir:=models/tworoom
     lewm-run --params config/sim.yaml --sim-only --camera-topic /front/image_raw
 
-Nodes are found by module path; the simulator node lives in the side package
-``lewm_training`` and is imported only when asked for (``--with-sim``/``--sim-only``).
+The caller hands the :class:`Runner` its node classes. The command line offers
+``planner_node`` and every node class another installed package registers in the
+``lewm_ros.nodes`` entry-point group (the simulator's ``sim_node`` registers itself there), loaded
+only when asked for (``--with-sim``/``--sim-only``); this package names no other package.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Any, Mapping
 
 import yaml
 
-LOG = logging.getLogger('lewm_ros.runner')
+LOG = logging.getLogger(__name__)
 
-NODE_CLASSES = {
-    'planner_node': 'lewm_ros.ros.planner_node:PlannerNode',
-    'sim_node': 'lewm_training.sim_node:SimNode',
-}
-"""Node name -> 'module:Class'; the class takes (node_name=..., context=...)."""
-INSTALL_HINTS = {'lewm_training': 'the simulator is in the side package: pip install -e training'}
+NODE_ENTRY_POINTS = 'lewm_ros.nodes'
+"""Entry-point group of node classes that other packages offer to ``lewm-run`` (name = node name)."""
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """params_file: ROS 2 parameter YAML; nodes: node names from NODE_CLASSES, in start order;
+    """params_file: ROS 2 parameter YAML; nodes: node names, in start order;
     camera_topic / cmd_topic: where the camera images and the commands flow (planner_node
     ``image``/``cmd`` and sim_node ``camera/image_raw``/``cmd_vel``/``command`` are remapped there,
     as planner.launch.py and sim.launch.py do); remaps: extra ROS remapping rules 'from:=to' or
@@ -54,9 +52,8 @@ class RunConfig:
     log_level: str = 'info'
 
     def __post_init__(self) -> None:
-        unknown = [n for n in self.nodes if n not in NODE_CLASSES]
-        if unknown or not self.nodes:
-            raise ValueError(f'nodes={list(self.nodes)}; allowed: a non-empty subset of {sorted(NODE_CLASSES)}')
+        if not self.nodes or len(set(self.nodes)) != len(self.nodes) or not all(self.nodes):
+            raise ValueError(f'nodes={list(self.nodes)}; allowed: distinct node names, at least one')
         for rule in (*self.remaps, *self.params):
             name, sep, value = rule.partition(':=')
             if not sep or not name or not value:
@@ -120,24 +117,37 @@ def read_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def load_node_class(node: str):
-    """The class of ``node`` (NODE_CLASSES); RuntimeError with an install hint when missing."""
-    module_name, _, class_name = NODE_CLASSES[node].partition(':')
+def load_node_class(node: str) -> type:
+    """The class of ``node``: planner_node, or one registered in NODE_ENTRY_POINTS by an
+    installed package. RuntimeError naming what is missing."""
+    if node == 'planner_node':
+        from lewm_ros.ros.planner_node import PlannerNode
+        return PlannerNode
+    found = [ep for ep in entry_points(group=NODE_ENTRY_POINTS) if ep.name == node]
+    if not found:
+        offered = sorted(ep.name for ep in entry_points(group=NODE_ENTRY_POINTS))
+        raise RuntimeError(f'{node}: no installed package offers this node (entry-point group '
+                           f'{NODE_ENTRY_POINTS!r} has {offered}); the simulator (sim_node) comes with the '
+                           'side package in training/ of this repository')
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        hint = INSTALL_HINTS.get(module_name.split('.')[0], '')
-        raise RuntimeError(f'{node}: cannot import {module_name} ({exc})' + (f'; {hint}' if hint else '')) from None
-    return getattr(module, class_name)
+        return found[0].load()
+    except ImportError as exc:
+        raise RuntimeError(f'{node}: cannot import {found[0].value} ({exc})') from None
 
 
 class Runner:
     """Start the nodes, spin them in one executor, stop them cleanly (see the module docstring)."""
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, node_classes: Mapping[str, type]) -> None:
+        """node_classes: node name -> class taking (node_name=..., context=...), one per
+        config.nodes (extra entries are ignored)."""
+        missing = [name for name in config.nodes if name not in node_classes]
+        if missing:
+            raise ValueError(f'no node class given for {missing}')
         import rclpy
         from rclpy.signals import SignalHandlerOptions
         self.config = config
+        self._classes = {name: node_classes[name] for name in config.nodes}
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(args=config.ros_args(), context=self.context, signal_handler_options=SignalHandlerOptions.NO)
@@ -150,9 +160,8 @@ class Runner:
         """Build every node (a configure failure raises RuntimeError), then spin them."""
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-        classes = {node: load_node_class(node) for node in self.config.nodes}  # import errors before any node
         self._executor = MultiThreadedExecutor(num_threads=4, context=self.context)
-        for name, cls in classes.items():
+        for name, cls in self._classes.items():
             node = cls(node_name=name, context=self.context)
             self.nodes.append(node)
             self._executor.add_node(node)
@@ -191,7 +200,7 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     parser = argparse.ArgumentParser(prog='lewm-run', description=__doc__.splitlines()[0])
     parser.add_argument('--params', required=True, type=Path, help='ROS 2 parameter YAML (e.g. config/sim.yaml)')
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--with-sim', action='store_true', help='also run sim_node (lewm_training)')
+    group.add_argument('--with-sim', action='store_true', help='also run sim_node (the simulator, installed with the side package)')
     group.add_argument('--sim-only', action='store_true', help='run sim_node alone (a simulated robot)')
     parser.add_argument('--camera-topic', default='/camera/image_raw', help='camera image topic')
     parser.add_argument('--cmd-topic', default='/cmd_vel', help='command topic')
@@ -222,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    runner = Runner(config)
+    try:
+        classes = {node: load_node_class(node) for node in config.nodes}  # import errors before any node
+    except RuntimeError as exc:
+        LOG.error('%s', exc)
+        return 1
+    runner = Runner(config, classes)
     status = 0
     try:
         runner.start()

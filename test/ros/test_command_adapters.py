@@ -7,7 +7,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from lewm_ros.ros.command_adapters import CommandAdapter
-from lewm_ros.ros.command_mapping import CommandMapping
+from lewm_ros.control.command_mapping import CommandMapping
 
 STAMP = Time(sec=12, nanosec=5)
 ACTION = np.array([0.5, -0.25])

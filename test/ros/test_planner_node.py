@@ -27,7 +27,7 @@ from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from lewm_ros.ros.planner_node import PlannerNode  # noqa: E402
-from lewm_ros.ros.realtime import GIL_SWITCH_INTERVAL_S  # noqa: E402
+from lewm_ros.control.realtime import GIL_SWITCH_INTERVAL_S  # noqa: E402
 from lewm_ros.ros.spinning import spin  # noqa: E402
 
 RATE_HZ = 20.0
@@ -42,7 +42,7 @@ def model_dir(tmp_path_factory, compact_model_writer):
 
 
 def overrides(directory, **extra):
-    values = {'model_dir': str(directory), 'planner.samples': 16, 'planner.elites': 4, 'planner.iterations': 2,
+    values = {'model_dir': str(directory), 'planner.num_samples': 16, 'planner.num_elites': 4, 'planner.iterations': 2,
               'planner.horizon': 2, 'control_rate': RATE_HZ, 'image_timeout': IMAGE_TIMEOUT, 'plan_timeout': 1.5,
               'cpu_threads': 1,  # 2-core CI: inference threads must not starve the control timer and the harness
               'action_high': HIGH, 'goal_image_path': str(directory / 'goal.png'), **extra}

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from lewm_ros.ros.runner import RunConfig, read_params_file
+from lewm_ros.ros.runner import RunConfig, load_node_class, read_params_file
 
 import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
@@ -38,7 +38,9 @@ def test_params_file_layout_errors_name_the_key(tmp_path):
 
 def test_run_config_validates_and_user_remaps_come_first(tmp_path):
     with pytest.raises(ValueError, match='nodes='):
-        RunConfig(tmp_path, nodes=('camera_node',))
+        RunConfig(tmp_path, nodes=())
+    with pytest.raises(RuntimeError, match=r"camera_node: no installed package offers this node.*'sim_node'"):
+        load_node_class('camera_node')
     with pytest.raises(ValueError, match="'from:=to'"):
         RunConfig(tmp_path, nodes=('sim_node',), remaps=('image/foo',))
     config = RunConfig(tmp_path / 'p.yaml', nodes=('planner_node', 'sim_node'), cmd_topic='/robot/cmd',
@@ -136,7 +138,7 @@ def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path, com
         '/**/sim_node:\n  ros__parameters:\n    real_time_factor: 1.0\n'
         '/**/planner_node:\n  ros__parameters:\n    use_sim_time: true\n'
         '    command_fields: ["linear.x", "linear.y"]\n'
-        '    planner:\n      samples: 16\n      elites: 4\n      iterations: 2\n')
+        '    planner:\n      num_samples: 16\n      num_elites: 4\n      iterations: 2\n')
     process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.runner', '--params', str(params), '--with-sim',
                                 '-p', f'model_dir:={model_dir}', '--cmd-topic', 'cmd_vel', '-r', f'__ns:={NS}'],
                                env=_env(72), stdout=subprocess.PIPE,
@@ -178,8 +180,8 @@ def test_planner_console_script_driven_through_lifecycle_stops_with_a_zero_comma
     configure + activate through the lifecycle services as the launch file does, camera frames in,
     commands out; SIGINT or SIGTERM (what ros2 launch sends) ends it with a zero command."""
     model_dir = compact_model_writer(tmp_path / 'model')
-    params = {'model_dir': model_dir, 'goal_image_path': model_dir / 'goal.png', 'planner.samples': 16,
-              'planner.elites': 4, 'planner.iterations': 2, 'planner.horizon': 2, 'cpu_threads': 1}
+    params = {'model_dir': model_dir, 'goal_image_path': model_dir / 'goal.png', 'planner.num_samples': 16,
+              'planner.num_elites': 4, 'planner.iterations': 2, 'planner.horizon': 2, 'cpu_threads': 1}
     args = [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
     process = subprocess.Popen([sys.executable, '-m', 'lewm_ros.ros.planner_node', '--ros-args',
                                 '-r', f'__ns:={NS}', *args], env=_env(domain_id), stdout=subprocess.PIPE,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from lewm_ros.ros.image_decoding import ImageDecodeError, decode_compressed, decode_image
-from lewm_ros.ros.image_preprocess import CropConfig, crop_and_resize
+from lewm_ros.camera.decoding import ImageDecodeError, decode_compressed, decode_image
+from lewm_ros.camera.crop import CropConfig, crop_and_resize
 
 H, W = 12, 16
 RGB = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from lewm_ros.ros.action_stream import ActionStream, BlockBoundary
+from lewm_ros.control.action_stream import ActionStream, BlockBoundary
 
 LOG = logging.getLogger(__name__)
 
@@ -31,8 +31,10 @@ class Planner(Protocol):
 
 @dataclass(frozen=True)
 class PlanReport:
-    """One finished plan: latency_s [s] (plan() only), cost, iterations, observed_tick (the
-    boundary it planned from), installed (False: a reset made it obsolete)."""
+    """One finished plan: raw_actions (H, frameskip, A) float64 [raw units] as installed in the
+    ActionStream; latency_s [s] (plan() only); cost; iterations; observed_tick (the boundary it
+    planned from); installed (False: a reset made it obsolete, the robot does not execute it)."""
+    raw_actions: np.ndarray
     latency_s: float
     cost: float
     iterations: int
@@ -108,10 +110,6 @@ class PlanningWorker:
     def set_receding_blocks(self, blocks: int) -> None:
         self._put(('receding_blocks', int(blocks)))
 
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
     def _put(self, item) -> None:
         with self._cond:
             self._queue.append(item)
@@ -168,7 +166,8 @@ class PlanningWorker:
     def _plan(self, observed: BlockBoundary) -> None:
         self._replan = False
         plan = self._planner.plan()
-        installed = self._stream.install(plan.raw_actions, observed, self._clock(), float(plan.cost))
-        self._on_plan(PlanReport(latency_s=float(plan.latency_s), cost=float(plan.cost),
+        raw_actions = np.asarray(plan.raw_actions, dtype=np.float64)
+        installed = self._stream.install(raw_actions, observed, self._clock(), float(plan.cost))
+        self._on_plan(PlanReport(raw_actions=raw_actions, latency_s=float(plan.latency_s), cost=float(plan.cost),
                                  iterations=int(plan.iterations), observed_tick=observed.tick,
                                  installed=installed))

@@ -1,4 +1,4 @@
-"""Declare the parameters of lewm_ros.ros.params.SPECS on a node and read them back (ROS glue)."""
+"""Declare the parameters of lewm_ros.control.node_params.SPECS on a node and read them back (ROS glue)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +8,7 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from lewm_ros.ros.params import SPECS
+from lewm_ros.control.node_params import SPECS
 
 _ROS_TYPES = {
     'bool': ParameterType.PARAMETER_BOOL, 'integer': ParameterType.PARAMETER_INTEGER,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from lewm_ros.model import ModelMetadata
-from lewm_ros.ros import params as P
+from lewm_ros.control import node_params as P
 
 ROOT = Path(__file__).resolve().parents[2]
 META = ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0], action_std=[1, 1],
@@ -32,7 +32,7 @@ def test_defaults_resolve_against_the_model():
     ({'backend': 'tflite'}, 'backend'),
     ({'control_rate': 0.0}, 'control_rate'),
     ({'control_rate': 'fast'}, 'control_rate'),
-    ({'planner.elites': 400}, 'planner.elites'),
+    ({'planner.num_elites': 400}, 'planner.num_elites'),
     ({'planner.warm_std': 0.0}, 'planner.warm_std'),
     ({'receding_blocks': 6}, 'receding_blocks'),
     ({'image_type': 'h264'}, 'image_type'),
@@ -89,7 +89,7 @@ def test_planner_yaml_lists_every_parameter_with_its_default_and_a_comment():
 
 
 def test_markdown_table_cli():
-    out = subprocess.run([sys.executable, '-m', 'lewm_ros.ros.params', '--markdown'], capture_output=True,
+    out = subprocess.run([sys.executable, '-m', 'lewm_ros.control.node_params', '--markdown'], capture_output=True,
                          text=True, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[0] == '| Parameter | Type | Default | Unit | Meaning |'

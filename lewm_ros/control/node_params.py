@@ -1,8 +1,8 @@
 """Every planner_node parameter, declared once, mapped onto dataclasses (no ROS imports).
 
 SPECS is the single declaration: name, type, default, unit, static/dynamic and meaning. The
-node declares them from here (lewm_ros.ros.ros_params), config/planner.yaml mirrors the
-defaults, and ``python -m lewm_ros.ros.params --markdown`` prints the parameter table.
+node declares them from here (lewm_ros.ros.parameter_declarations), config/planner.yaml mirrors the
+defaults, and ``python -m lewm_ros.control.node_params --markdown`` prints the parameter table.
 Static parameters are read at configure; a change while configured is rejected with the reason.
 Dynamic parameters are validated and applied between plans (safety: at the next control tick).
 """
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lewm_ros.camera.crop import CropConfig
+from lewm_ros.control.command_mapping import COMMAND_TYPES, CommandMapping
+from lewm_ros.control.safety import SafetyConfig
 from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.planning.config import CEMConfig, MPCConfig
-from lewm_ros.ros.command_mapping import COMMAND_TYPES, CommandMapping
-from lewm_ros.ros.image_preprocess import CropConfig
-from lewm_ros.ros.safety import SafetyConfig
+from lewm_ros.runtime.backend import BACKEND_NAMES
+from lewm_ros.validation import check_choice, check_int, check_number, check_positive, require
 
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 IMAGE_TYPES = ('raw', 'compressed')
 TYPES = ('bool', 'integer', 'double', 'string', 'integer_array', 'double_array', 'string_array')
 _MPC = MPCConfig()  # planner defaults come from the planner's own config: one source of truth
@@ -43,14 +44,14 @@ SPECS: tuple[ParamSpec, ...] = (
     # model and inference backend
     ParamSpec('model_dir', 'string', '', '', False,
               'Model directory (config.json + weights.pt + lewm_meta.json [+ *.onnx]). Required.'),
-    ParamSpec('backend', 'string', 'torch', '', False, f'Inference backend: one of {", ".join(BACKENDS)}.'),
+    ParamSpec('backend', 'string', 'torch', '', False, f'Inference backend: one of {", ".join(BACKEND_NAMES)}.'),
     ParamSpec('device', 'string', 'cpu', '', False, "Device for the backend: 'cpu', 'cuda', 'cuda:N'."),
     ParamSpec('cpu_threads', 'integer', 0, '', False,
               'CPU threads for inference (torch / ONNX Runtime intra-op); 0 = library default. On a busy CPU '
               'use fewer threads than cores: oversubscribed threads stall at every barrier.'),
     # planner (CEM / MPC)
-    ParamSpec('planner.samples', 'integer', _MPC.cem.num_samples, '', False, 'CEM samples per iteration (paper: 300).'),
-    ParamSpec('planner.elites', 'integer', _MPC.cem.num_elites, '', False, 'CEM elites refitted per iteration (paper: 30).'),
+    ParamSpec('planner.num_samples', 'integer', _MPC.cem.num_samples, '', False, 'CEM samples per iteration (paper: 300).'),
+    ParamSpec('planner.num_elites', 'integer', _MPC.cem.num_elites, '', False, 'CEM elites refitted per iteration (paper: 30).'),
     ParamSpec('planner.iterations', 'integer', _MPC.cem.iterations, '', False, 'CEM iterations of a cold solve (paper: 30).'),
     ParamSpec('planner.warm_start', 'bool', _MPC.warm_start, '', False,
               'Start each solve from the previous plan shifted by the executed blocks.'),
@@ -106,7 +107,7 @@ DYNAMIC = frozenset(spec.name for spec in SPECS if spec.dynamic)
 
 @dataclass(frozen=True)
 class ModelParams:
-    """model_dir: path; backend: one of BACKENDS; device: torch/TensorRT device string;
+    """model_dir: path; backend: one of BACKEND_NAMES; device: torch/TensorRT device string;
     cpu_threads: inference threads (0 = library default)."""
     model_dir: str
     backend: str
@@ -116,11 +117,11 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class PlannerParams:
-    """CEM budget: samples, elites, iterations (cold solve); warm_start, warm_iterations,
+    """CEM budget: num_samples, num_elites, iterations (cold solve); warm_start, warm_iterations,
     warm_std [z-scored] (warm-started solve); horizon [blocks]; seed; hold_actions: one action
     per block; receding_blocks: blocks executed before a replan [blocks]."""
-    samples: int
-    elites: int
+    num_samples: int
+    num_elites: int
     iterations: int
     warm_start: bool
     warm_iterations: int
@@ -132,7 +133,7 @@ class PlannerParams:
 
     def mpc_config(self) -> MPCConfig:
         """The planner's MPCConfig (samples are always clamped to the action bounds on a robot)."""
-        cem = CEMConfig(num_samples=self.samples, num_elites=self.elites, iterations=self.iterations,
+        cem = CEMConfig(num_samples=self.num_samples, num_elites=self.num_elites, iterations=self.iterations,
                         horizon=self.horizon, clamp_to_bounds=True, seed=self.seed, hold_actions=self.hold_actions)
         return MPCConfig(cem=cem, warm_start=self.warm_start, warm_iterations=self.warm_iterations,
                          warm_std=self.warm_std)
@@ -223,11 +224,6 @@ def _check_type(spec: ParamSpec, value: Any) -> Any:
     return list(value)
 
 
-def _require(name: str, ok: bool, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f'parameter {name}={value!r} is out of range; allowed: {allowed}')
-
-
 def from_yaml_section(section: dict[str, Any]) -> NodeParams:
     """NodeParams from a params-file ``ros__parameters`` mapping (nested keys joined with '.'),
     defaults for what it leaves out; keys that are not planner_node parameters are ignored."""
@@ -251,27 +247,24 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         raise ValueError(f'unknown parameter(s) {unknown}')
     v = {**defaults(), **values}
     v = {name: _check_type(SPEC_BY_NAME[name], value) for name, value in v.items()}
-    _require('model_dir', bool(v['model_dir']), v['model_dir'], 'a model directory path (required)')
-    _require('backend', v['backend'] in BACKENDS, v['backend'], str(list(BACKENDS)))
-    _require('device', v['device'] == 'cpu' or v['device'].startswith('cuda'), v['device'], "'cpu', 'cuda[:N]'")
-    _require('cpu_threads', v['cpu_threads'] >= 0, v['cpu_threads'], '>= 0 (0 = library default)')
-    for name in ('planner.samples', 'planner.elites', 'planner.iterations', 'planner.warm_iterations',
-                 'planner.horizon', 'receding_blocks'):
-        _require(name, v[name] >= 1, v[name], '>= 1')
-    _require('planner.elites', v['planner.elites'] <= v['planner.samples'], v['planner.elites'],
-             f'<= planner.samples ({v["planner.samples"]})')
-    _require('receding_blocks', v['receding_blocks'] <= v['planner.horizon'], v['receding_blocks'],
-             f'1..planner.horizon ({v["planner.horizon"]})')
-    _require('planner.warm_std', math.isfinite(v['planner.warm_std']) and v['planner.warm_std'] > 0.0,
-             v['planner.warm_std'], '> 0')
-    _require('image_type', v['image_type'] in IMAGE_TYPES, v['image_type'], str(list(IMAGE_TYPES)))
+    require(bool(v['model_dir']), 'model_dir', v['model_dir'], 'a model directory path (required)')
+    check_choice('backend', v['backend'], BACKEND_NAMES)
+    require(v['device'] == 'cpu' or v['device'].startswith('cuda'), 'device', v['device'], "'cpu', 'cuda[:N]'")
+    check_int('cpu_threads', v['cpu_threads'], 0)
+    for name in ('planner.num_samples', 'planner.iterations', 'planner.warm_iterations', 'planner.horizon',
+                 'receding_blocks'):
+        check_int(name, v[name], 1)
+    check_int('planner.num_elites', v['planner.num_elites'], 2, v['planner.num_samples'])
+    check_int('receding_blocks', v['receding_blocks'], 1, v['planner.horizon'])
+    check_positive('planner.warm_std', v['planner.warm_std'])
+    check_choice('image_type', v['image_type'], IMAGE_TYPES)
     for name in ('control_rate', 'diagnostics_rate'):
-        _require(name, math.isfinite(v[name]) and 0.0 < v[name] <= 1000.0, v[name], '(0, 1000] Hz')
-    _require('command_type', v['command_type'] in COMMAND_TYPES, v['command_type'], str(list(COMMAND_TYPES)))
+        check_number(name, v[name], 0.0, 1000.0, exclusive_minimum=True)
+    check_choice('command_type', v['command_type'], COMMAND_TYPES)
     for name in ('image_timeout', 'plan_timeout', 'trajectory_time_from_start'):
-        _require(name, math.isfinite(v[name]) and v[name] > 0.0, v[name], '> 0 s')
+        check_positive(name, v[name])
     if v['goal_image_path']:
-        _require('goal_image_path', Path(v['goal_image_path']).is_file(), v['goal_image_path'], 'an existing image file')
+        require(Path(v['goal_image_path']).is_file(), 'goal_image_path', v['goal_image_path'], 'an existing image file')
     try:
         crop = CropConfig(box=tuple(v['crop_box']), scale=v['crop_scale'])
     except ValueError as exc:
@@ -279,7 +272,7 @@ def from_values(values: dict[str, Any]) -> NodeParams:
     return NodeParams(
         model=ModelParams(model_dir=v['model_dir'], backend=v['backend'], device=v['device'],
                           cpu_threads=v['cpu_threads']),
-        planner=PlannerParams(samples=v['planner.samples'], elites=v['planner.elites'],
+        planner=PlannerParams(num_samples=v['planner.num_samples'], num_elites=v['planner.num_elites'],
                               iterations=v['planner.iterations'], warm_start=v['planner.warm_start'],
                               warm_iterations=v['planner.warm_iterations'], warm_std=v['planner.warm_std'],
                               horizon=v['planner.horizon'],
@@ -317,7 +310,7 @@ def markdown_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m lewm_ros.ros.params', description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog='python -m lewm_ros.control.node_params', description=__doc__.splitlines()[0])
     parser.add_argument('--markdown', action='store_true', help='print the parameter table as Markdown')
     args = parser.parse_args(argv)
     if not args.markdown:

@@ -32,7 +32,7 @@ class ImageDecodeError(ValueError):
     """A message that cannot become an image; str() says why (for the drop log)."""
 
 
-def backend_name() -> str:
+def decoder_name() -> str:
     """'cv_bridge' or 'rosbags-image': which library decodes raw images here."""
     return 'cv_bridge' if CvBridge is not None else 'rosbags-image'
 
@@ -118,4 +118,4 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(gray.reshape(*gray.shape[:2], 1), 3, axis=2))
 
 
-__all__ = ['ImageDecodeError', 'backend_name', 'decode_compressed', 'decode_image']
+__all__ = ['ImageDecodeError', 'decode_compressed', 'decode_image']

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from lewm_ros.ros.safety import SafetyConfig, SafetyFilter, SafetyState
+from lewm_ros.control.safety import SafetyConfig, SafetyFilter, SafetyState
 
 DT = 0.1
 

@@ -101,7 +101,3 @@ class ActionStream:
                 return False
             self._plan = StreamPlan(actions=actions, start_tick=observed.tick, stamp_s=stamp_s, cost=cost)
             return True
-
-    def ticks_since_plan_start(self) -> int | None:
-        with self._lock:
-            return None if self._plan is None else self._tick - self._plan.start_tick
