@@ -1,23 +1,25 @@
-"""Command messages from mapped values: one adapter per command_type (ROS glue)."""
+"""Command messages from mapped values, stamped with the node clock: one adapter per command_type (ROS glue)."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import numpy as np
-from builtin_interfaces.msg import Duration, Time
+from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import Twist, TwistStamped
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from rclpy.time import Time
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from lewm_ros.control.command_mapping import CommandMapping
 
 
 class CommandAdapter:
-    """msg_type: the message class to publish; build(values (A,) [command units], stamp) -> msg."""
+    """msg_type: the message class to publish; build(raw action (A,), stamp) -> msg."""
 
     def __init__(self, mapping: CommandMapping) -> None:
         self.mapping = mapping
-        builders: dict[str, tuple[type, Callable[[np.ndarray, Time], Any]]] = {
+        builders: dict[str, tuple[type, Callable[[np.ndarray, TimeMsg], Any]]] = {
             'twist': (Twist, self._twist),
             'twist_stamped': (TwistStamped, self._twist_stamped),
             'float64_multi_array': (Float64MultiArray, self._array),
@@ -26,30 +28,30 @@ class CommandAdapter:
         self.msg_type, self._build = builders[mapping.command_type]
 
     def build(self, raw_action: np.ndarray, stamp: Time) -> Any:
-        """raw_action (A,) [raw units] -> a message of msg_type."""
-        return self._build(self.mapping.values(raw_action), stamp)
+        """raw_action (A,) [raw units], stamp: the node clock's now() -> a message of msg_type."""
+        return self._build(self.mapping.values(raw_action), stamp.to_msg())
 
-    def _twist(self, values: np.ndarray, _stamp: Time) -> Twist:
+    def _twist(self, values: np.ndarray, _stamp: TimeMsg) -> Twist:
         msg = Twist()
         for field, value in zip(self.mapping.fields, values):
             part, axis = field.split('.')
             setattr(getattr(msg, part), axis, float(value))
         return msg
 
-    def _twist_stamped(self, values: np.ndarray, stamp: Time) -> TwistStamped:
+    def _twist_stamped(self, values: np.ndarray, stamp: TimeMsg) -> TwistStamped:
         msg = TwistStamped()
         msg.header.stamp = stamp
         msg.header.frame_id = self.mapping.frame_id
         msg.twist = self._twist(values, stamp)
         return msg
 
-    def _array(self, values: np.ndarray, _stamp: Time) -> Float64MultiArray:
+    def _array(self, values: np.ndarray, _stamp: TimeMsg) -> Float64MultiArray:
         msg = Float64MultiArray()
         msg.layout.dim = [MultiArrayDimension(label='action', size=len(values), stride=len(values))]
         msg.data = [float(v) for v in values]
         return msg
 
-    def _trajectory(self, values: np.ndarray, stamp: Time) -> JointTrajectory:
+    def _trajectory(self, values: np.ndarray, stamp: TimeMsg) -> JointTrajectory:
         msg = JointTrajectory()
         msg.header.stamp = stamp
         msg.header.frame_id = self.mapping.frame_id

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.time import Time
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from lewm_ros.control.diagnostics import DiagnosticsReport
@@ -23,10 +23,11 @@ def planned_actions_message(raw_actions: np.ndarray) -> Float64MultiArray:
 
 
 def diagnostics_message(report: DiagnosticsReport, name: str, hardware_id: str, stamp: Time) -> DiagnosticArray:
-    """One DiagnosticStatus (level, message, key/values of the report) in a DiagnosticArray."""
+    """One DiagnosticStatus (level, message, key/values of the report) in a DiagnosticArray
+    stamped with ``stamp`` (the node clock's now())."""
     status = DiagnosticStatus(level=_LEVELS[report.level], name=name, hardware_id=hardware_id,
                               message=report.message,
                               values=[KeyValue(key=k, value=v) for k, v in report.values.items()])
     msg = DiagnosticArray(status=[status])
-    msg.header.stamp = stamp
+    msg.header.stamp = stamp.to_msg()
     return msg

@@ -123,7 +123,7 @@ class PlannerNode(LifecycleNode):
         """Publish one zero command now (deactivate, shutdown, SIGINT), if configured."""
         with self._control_lock:
             if self._cmd_pub is not None and self.context.ok():
-                self._cmd_pub.publish(self._adapter.build(self._safety.stop(), self.get_clock().now().to_msg()))
+                self._cmd_pub.publish(self._adapter.build(self._safety.stop(), self.get_clock().now()))
 
     def release(self) -> None:
         """Stop commanding (one zero command), stop the planner thread, drop every interface."""
@@ -295,7 +295,7 @@ class PlannerNode(LifecycleNode):
             boundary = self._stream.boundary_due()
             if boundary is not None and out.state not in RESET_ON_RESUME and latest is not None:
                 self._worker.submit_boundary(boundary, latest[0])
-            self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now().to_msg()))
+            self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now()))
             self._stream.record(command)
             self._stats.control_rate.tick(now)
 
@@ -317,7 +317,7 @@ class PlannerNode(LifecycleNode):
                                         self._worker.errors)
             self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
                                                        Path(self._params.model.model_dir).name,
-                                                       self.get_clock().now().to_msg()))
+                                                       self.get_clock().now()))
 
 
 def _interrupt(signum, frame) -> None:

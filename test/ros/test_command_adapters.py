@@ -1,15 +1,15 @@
 """Command mapping (ROS-free math) and the real message adapters."""
 import numpy as np
 import pytest
-from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.time import Time
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from lewm_ros.ros.command_adapters import CommandAdapter
 from lewm_ros.control.command_mapping import CommandMapping
 
-STAMP = Time(sec=12, nanosec=5)
+STAMP = Time(seconds=12, nanoseconds=5)
 ACTION = np.array([0.5, -0.25])
 
 
@@ -24,7 +24,7 @@ def test_twist_stamped_has_header():
     msg = CommandAdapter(CommandMapping('twist_stamped', ('linear.y', 'angular.z'), (1.0, 1.0),
                                         frame_id='base')).build(ACTION, STAMP)
     assert isinstance(msg, TwistStamped)
-    assert msg.header.frame_id == 'base' and msg.header.stamp == STAMP
+    assert msg.header.frame_id == 'base' and msg.header.stamp == STAMP.to_msg()
     assert (msg.twist.linear.y, msg.twist.angular.z) == (0.5, -0.25)
 
 
