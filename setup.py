@@ -41,7 +41,7 @@ setup(
     entry_points={
         'console_scripts': [
             'planner_node = lewm_ros.ros.planner_node:main',
-            'lewm-bench = lewm_ros.bench:main',
+            'lewm-bench = lewm_ros.bench.cli:main',
             'lewm-engine = lewm_ros.runtime.engine_cli:main',
             'lewm-run = lewm_ros.ros.runner:main',
         ],

@@ -13,18 +13,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lewm_ros.validation import check_choice, check_ints, check_number
 #: ViT sizes as in HuggingFace / timm naming: (hidden, layers, heads, mlp).
 VIT_SIZES: dict[str, tuple[int, int, int, int]] = {
     'tiny': (192, 12, 3, 768),
     'small': (384, 12, 6, 1536),
     'base': (768, 12, 12, 3072),
 }
-
-
-def _check_positive(section: str, **values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f'{section}.{name} must be > 0, got {value!r}')
 
 
 @dataclass
@@ -52,10 +47,8 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         if self.use_mask_token:
             raise ValueError('encoder.use_mask_token=true is not supported (LeWM encoders have no mask token)')
-        _check_positive('encoder', patch_size=self.patch_size, image_size=self.image_size,
-                        hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
-                        num_attention_heads=self.num_attention_heads,
-                        intermediate_size=self.intermediate_size)
+        check_ints('encoder.', self, ('patch_size', 'image_size', 'hidden_size', 'num_hidden_layers',
+                                      'num_attention_heads', 'intermediate_size'), 1)
         if self.image_size % self.patch_size:
             raise ValueError(f'encoder.image_size ({self.image_size}) must be a multiple of '
                              f'encoder.patch_size ({self.patch_size})')
@@ -88,13 +81,10 @@ class PredictorConfig:
     emb_dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_positive('predictor', num_frames=self.num_frames, depth=self.depth, heads=self.heads,
-                        mlp_dim=self.mlp_dim, input_dim=self.input_dim, hidden_dim=self.hidden_dim,
-                        output_dim=self.output_dim, dim_head=self.dim_head)
+        check_ints('predictor.', self, ('num_frames', 'depth', 'heads', 'mlp_dim', 'input_dim', 'hidden_dim',
+                                        'output_dim', 'dim_head'), 1)
         for name in ('dropout', 'emb_dropout'):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f'predictor.{name} must be in [0, 1), got {value!r}')
+            check_number(f'predictor.{name}', getattr(self, name), 0.0, 1.0, exclusive_maximum=True)
 
 
 @dataclass
@@ -109,8 +99,7 @@ class ActionEncoderConfig:
     mlp_scale: int = 4
 
     def __post_init__(self) -> None:
-        _check_positive('action_encoder', input_dim=self.input_dim, smoothed_dim=self.smoothed_dim,
-                        emb_dim=self.emb_dim, mlp_scale=self.mlp_scale)
+        check_ints('action_encoder.', self, ('input_dim', 'smoothed_dim', 'emb_dim', 'mlp_scale'), 1)
 
 
 #: reference ``norm_fn`` targets -> ProjectorConfig.norm
@@ -128,10 +117,8 @@ class ProjectorConfig:
     norm: str = 'batchnorm'
 
     def __post_init__(self) -> None:
-        _check_positive('projector', input_dim=self.input_dim, hidden_dim=self.hidden_dim,
-                        output_dim=self.output_dim)
-        if self.norm not in ('batchnorm', 'layernorm', 'none'):
-            raise ValueError(f"projector.norm must be 'batchnorm', 'layernorm' or 'none', got {self.norm!r}")
+        check_ints('projector.', self, ('input_dim', 'hidden_dim', 'output_dim'), 1)
+        check_choice('projector.norm', self.norm, ('batchnorm', 'layernorm', 'none'))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from lewm_ros.jsonio import read_json, write_json
+from lewm_ros.validation import check_ints, require
 
 METADATA_FILE = 'lewm_meta.json'
 FORMAT_VERSION = 1
@@ -38,19 +39,15 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ('action_dim', 'frameskip', 'history', 'image_size'):
-            if getattr(self, name) < 1:
-                raise ValueError(f'metadata.{name} must be >= 1, got {getattr(self, name)}')
+        check_ints('metadata.', self, ('action_dim', 'frameskip', 'history', 'image_size'), 1)
         for name in ('action_mean', 'action_std', 'action_low', 'action_high'):
             value = [float(v) for v in getattr(self, name)]
-            if len(value) != self.action_dim:
-                raise ValueError(f'metadata.{name} must have action_dim={self.action_dim} entries, '
-                                 f'got {len(value)}')
+            require(len(value) == self.action_dim, f'metadata.{name}', value,
+                    f'a list of action_dim={self.action_dim} numbers')
             setattr(self, name, value)
-        if min(self.action_std) <= 0:
-            raise ValueError(f'metadata.action_std must be > 0, got {self.action_std}')
-        if any(lo > hi for lo, hi in zip(self.action_low, self.action_high)):
-            raise ValueError(f'metadata.action_low {self.action_low} exceeds action_high {self.action_high}')
+        require(min(self.action_std) > 0, 'metadata.action_std', self.action_std, 'entries > 0')
+        require(all(lo <= hi for lo, hi in zip(self.action_low, self.action_high)), 'metadata.action_low',
+                self.action_low, f'entries <= metadata.action_high {self.action_high}')
 
     @property
     def block_dim(self) -> int:

@@ -14,20 +14,14 @@
 | warm_iterations | int | 2 | - | MPC: CEM iterations of a warm-started solve |
 | warm_std | float | 0.5 | z-scored | MPC: sampling std of a warm-started solve |
 | history | int or None | None | frames | MPC: frames of context (None = the model's history; 1 = reference eval) |
+| cost | LatentCostConfig | terminal only | - | MPC: critics of the rollout cost (weights of terminal, stage, action, smoothness terms) |
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def _check_int(section: str, name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f'{section}.{name} must be an integer >= {low}, got {value!r}')
-
-
-def _check_positive_float(section: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f'{section}.{name} must be a number > 0, got {value!r}')
+from lewm_ros.runtime.critics import LatentCostConfig
+from lewm_ros.validation import check_bool, check_int, check_positive, require
 
 
 @dataclass(frozen=True)
@@ -53,18 +47,14 @@ class CEMConfig:
     hold_actions: bool = False
 
     def __post_init__(self) -> None:
-        _check_int('cem', 'num_samples', self.num_samples, 2)
-        _check_int('cem', 'num_elites', self.num_elites, 2)
-        if self.num_elites > self.num_samples:
-            raise ValueError(f'cem.num_elites must be in [2, num_samples={self.num_samples}], '
-                             f'got {self.num_elites}')
-        _check_int('cem', 'iterations', self.iterations, 1)
-        _check_int('cem', 'horizon', self.horizon, 1)
-        _check_positive_float('cem', 'init_std', self.init_std)
-        for name in ('clamp_to_bounds', 'hold_actions'):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f'cem.{name} must be a bool, got {getattr(self, name)!r}')
-        _check_int('cem', 'seed', self.seed, 0)
+        check_int('cem.num_samples', self.num_samples, 2)
+        check_int('cem.num_elites', self.num_elites, 2, self.num_samples)
+        check_int('cem.iterations', self.iterations, 1)
+        check_int('cem.horizon', self.horizon, 1)
+        check_positive('cem.init_std', self.init_std)
+        check_bool('cem.clamp_to_bounds', self.clamp_to_bounds)
+        check_bool('cem.hold_actions', self.hold_actions)
+        check_int('cem.seed', self.seed, 0)
 
 
 def _mpc_cem() -> CEMConfig:
@@ -83,25 +73,27 @@ class MPCConfig:
     warm_start: start each solve from the previous plan shifted by the executed blocks;
     warm_iterations: iterations of a warm-started solve; warm_std: its sampling std [z-scored];
     history: frames of context given to the predictor (None = the model's history, 1 = the
-    reference evaluation's single frame).
+    reference evaluation's single frame);
+    cost: the critics of the rollout cost (:class:`~lewm_ros.runtime.critics.LatentCostConfig`;
+    default: the paper's terminal cost); the planner's backend must score with these terms.
     """
     cem: CEMConfig = field(default_factory=_mpc_cem)
     warm_start: bool = True
     warm_iterations: int = 2
     warm_std: float = 0.5
     history: int | None = None
+    cost: LatentCostConfig = field(default_factory=LatentCostConfig)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cem, CEMConfig):
-            raise ValueError(f'mpc.cem must be a CEMConfig, got {type(self.cem).__name__}')
-        if not isinstance(self.warm_start, bool):
-            raise ValueError(f'mpc.warm_start must be a bool, got {self.warm_start!r}')
-        _check_int('mpc', 'warm_iterations', self.warm_iterations, 1)
-        _check_positive_float('mpc', 'warm_std', self.warm_std)
+        require(isinstance(self.cem, CEMConfig), 'mpc.cem', self.cem, 'a CEMConfig')
+        check_bool('mpc.warm_start', self.warm_start)
+        check_int('mpc.warm_iterations', self.warm_iterations, 1)
+        check_positive('mpc.warm_std', self.warm_std)
         if self.history is not None:
-            _check_int('mpc', 'history', self.history, 1)
+            check_int('mpc.history', self.history, 1)
+        require(isinstance(self.cost, LatentCostConfig), 'mpc.cost', self.cost, 'a LatentCostConfig')
 
     @classmethod
     def paper(cls) -> 'MPCConfig':
-        """The paper's budget every solve (300 x 30, std 1, no warm start, no clamping)."""
+        """The paper's budget every solve (300 x 30, std 1, no warm start, no clamping, terminal cost)."""
         return cls(cem=CEMConfig(), warm_start=False)

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from lewm_ros.model.metadata import ModelMetadata
-from lewm_ros.model.preprocess import normalize_images
+from lewm_ros.model.image_normalization import normalize_images
 from lewm_ros.planning.cem import CEM
 from lewm_ros.planning.config import MPCConfig
 from lewm_ros.runtime.backend import STATIC_SHAPE_BACKENDS, InferenceBackend, PlanningContext, make_backend
 
-LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class MPCPlanner:
             raise ValueError(f'metadata block_dim (frameskip {metadata.frameskip} x action_dim '
                              f'{metadata.action_dim} = {metadata.block_dim}) does not match the model '
                              f'({backend.block_dim})')
+        backend_cost = getattr(backend, 'cost', None)
+        if backend_cost is not None and backend_cost != self.config.cost:
+            raise ValueError(f'the {backend.name} backend scores with cost terms {backend_cost}, but mpc.cost is '
+                             f'{self.config.cost}: build the backend with cost=config.cost '
+                             '(MPCPlanner.from_model_dir does)')
         history = self.config.history if self.config.history is not None else backend.history
         if history > backend.history:
             raise ValueError(f'mpc.history must be in [1, {backend.history}] (the model history), got {history}')
@@ -70,10 +75,12 @@ class MPCPlanner:
                        config: MPCConfig | None = None, **backend_options: Any) -> 'MPCPlanner':
         """Planner for a model directory (weights + ``lewm_meta.json``) on a named backend.
 
-        Static-shape backends (ONNX Runtime, TensorRT) are built for this config's planning batch
-        (num_samples x horizon) unless ``backend_options`` say otherwise."""
+        The backend scores with ``config.cost`` (the critics); static-shape backends (ONNX Runtime,
+        TensorRT) are built for this config's planning batch (num_samples x horizon) unless
+        ``backend_options`` say otherwise."""
         metadata = ModelMetadata.load(model_dir)
         config = config or MPCConfig()
+        backend_options.setdefault('cost', config.cost)
         if backend in STATIC_SHAPE_BACKENDS:
             backend_options.setdefault('num_samples', config.cem.num_samples)
             backend_options.setdefault('horizon', config.cem.horizon)
@@ -174,7 +181,7 @@ class MPCPlanner:
         blocks = result.mean.cpu().numpy().astype(np.float32)
         raw = np.clip(self.metadata.denormalize_blocks(blocks), self._low, self._high)
         latency = time.perf_counter() - start
-        LOG.debug('plan: cost %.4f, %d iterations, %.1f ms, warm=%s', result.cost, result.iterations,
+        _LOG.debug('plan: cost %.4f, %d iterations, %.1f ms, warm=%s', result.cost, result.iterations,
                   latency * 1e3, warm)
         return Plan(raw_actions=raw, blocks=blocks, cost=result.cost, latency_s=latency,
                     iterations=result.iterations, cost_history=result.cost_history, warm_started=warm)

@@ -1,8 +1,13 @@
 """The one inference interface every runtime implements (torch, ONNX Runtime, TensorRT).
 
 A backend does two things: encode images to latents, and score candidate action sequences
-(the predictor rollout + latent cost of :mod:`lewm_ros.runtime.rollout`). Shapes and dtypes are
-identical across backends; every tensor stays on ``backend.device``.
+(the predictor rollout of :mod:`lewm_ros.runtime.rollout` + the critics of
+:mod:`lewm_ros.runtime.critics`). Shapes and dtypes are identical across backends; every tensor
+stays on ``backend.device``.
+
+:func:`make_backend` is the factory: for the static-shape backends (ONNX Runtime, TensorRT) it
+resolves the ONNX export first (exporting it with torch when missing or stale), so those backends
+only read an export directory through :mod:`lewm_ros.runtime.onnx_manifest`.
 """
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ import abc
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from lewm_ros.runtime.critics import LatentCostConfig
 
 
 @dataclass(frozen=True)
@@ -33,17 +41,41 @@ class PlanningContext:
         return int(self.history_latents.shape[0])
 
 
+def check_rollout_inputs(candidates: torch.Tensor, history_latents: torch.Tensor,
+                         history_blocks: torch.Tensor, goal: torch.Tensor, latent_dim: int,
+                         block_dim: int) -> None:
+    """Shape checks shared by every backend; raises ValueError naming the tensor and shapes."""
+    if candidates.ndim != 3 or candidates.shape[-1] != block_dim or candidates.shape[0] < 1 \
+            or candidates.shape[1] < 1:
+        raise ValueError(f'candidates must be (N, H, {block_dim}) with N, H >= 1, got {tuple(candidates.shape)}')
+    if history_latents.ndim != 2 or history_latents.shape[-1] != latent_dim or history_latents.shape[0] < 1:
+        raise ValueError(f'history_latents must be (k, {latent_dim}) with k >= 1, '
+                         f'got {tuple(history_latents.shape)}')
+    k = history_latents.shape[0]
+    if tuple(history_blocks.shape) != (k - 1, block_dim):
+        raise ValueError(f'history_blocks must be (k-1, block_dim) = {(k - 1, block_dim)}, '
+                         f'got {tuple(history_blocks.shape)}')
+    if tuple(goal.shape) != (latent_dim,):
+        raise ValueError(f'goal must be ({latent_dim},), got {tuple(goal.shape)}')
+
+
 class InferenceBackend(abc.ABC):
     """Encoder + rollout cost behind one interface.
 
     Attributes: name (registry name), device, latent_dim (D), history (frames the predictor
-    sees), block_dim (frameskip x action_dim).
+    sees), block_dim (frameskip x action_dim), cost (the LatentCostConfig its costs use).
     """
     name: str
     device: torch.device
     latent_dim: int
     history: int
     block_dim: int
+    cost: 'LatentCostConfig'
+
+    @classmethod
+    def check_available(cls, device: str | torch.device, **options: Any) -> None:
+        """Raise (ImportError / ValueError naming what is missing) when this backend cannot run on
+        ``device`` here; the factory calls it before any costly preparation (an ONNX export)."""
 
     @abc.abstractmethod
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -68,13 +100,27 @@ BACKEND_NAMES = tuple(_BACKENDS)
 STATIC_SHAPE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 
+def _static_backend_args(model_dir: str | Path, options: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The ONNX export directory for a static-shape backend and its remaining options: pops
+    num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and runs
+    :func:`~lewm_ros.runtime.export.ensure_onnx` (reuse a fitting export, else export)."""
+    from lewm_ros.runtime.export import DEFAULT_OPSET, ensure_onnx
+    options = dict(options)
+    manifest = ensure_onnx(model_dir, options.pop('num_samples', 300), options.pop('horizon', 5),
+                           options.pop('onnx_dir', None), options.pop('opset', DEFAULT_OPSET),
+                           options.pop('cost', None))
+    return manifest.directory, options
+
+
 def make_backend(name: str, model_dir: str | Path, device: str | torch.device = 'cpu',
                  **options: Any) -> InferenceBackend:
     """Build a backend by registry name ('torch', 'onnxruntime', 'tensorrt').
 
     The backend module is imported lazily, so a robot without TensorRT can still use ONNX
-    Runtime. ``options`` go to the backend's constructor. Raises ValueError for an unknown name
-    and ImportError naming the missing package when the backend's dependency is not installed.
+    Runtime. ``options`` go to the backend's constructor; for the static-shape backends
+    num_samples, horizon, onnx_dir, opset and cost select (or make) the ONNX export the backend
+    runs (default ``<model_dir>/onnx/n{N}_h{H}``). Raises ValueError for an unknown name and
+    ImportError naming the missing package when the backend's dependency is not installed.
     """
     if name not in _BACKENDS:
         raise ValueError(f'unknown inference backend {name!r}; choose one of {sorted(_BACKENDS)}')
@@ -87,4 +133,8 @@ def make_backend(name: str, model_dir: str | Path, device: str | torch.device = 
                 from exc
         raise ImportError(f'backend {name!r} needs the Python package {package!r} '
                           f'(missing module {exc.name!r}): install it or choose another backend') from exc
-    return getattr(module, class_name)(model_dir, device=device, **options)
+    backend_class = getattr(module, class_name)
+    if name in STATIC_SHAPE_BACKENDS:
+        backend_class.check_available(device, **options)
+        model_dir, options = _static_backend_args(model_dir, options)
+    return backend_class(model_dir, device=device, **options)

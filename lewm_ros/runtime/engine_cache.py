@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lewm_ros.validation import check_choice, check_int, require
+
 _LOG = logging.getLogger(__name__)
 
 #: Environment variable that overrides the default cache root.
@@ -34,15 +36,6 @@ def default_cache_root() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return Path(base) / 'lewm_ros' / 'engines'
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _slug(text: str) -> str:
@@ -66,20 +59,19 @@ class EngineKey:
     max_batch: int = 0
 
     def __post_init__(self) -> None:
-        if not self.gpu_name:
-            raise ValueError('EngineKey.gpu_name must be a non-empty string')
+        require(isinstance(self.gpu_name, str) and bool(self.gpu_name), 'EngineKey.gpu_name', self.gpu_name,
+                'a non-empty string')
         cc = tuple(self.compute_capability)
-        if len(cc) != 2 or not all(isinstance(v, int) and v >= 0 for v in cc):
-            raise ValueError(f'EngineKey.compute_capability must be (major, minor) ints >= 0, got {cc!r}')
+        require(len(cc) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in cc),
+                'EngineKey.compute_capability', cc, '(major, minor) integers >= 0')
         object.__setattr__(self, 'compute_capability', cc)
-        if not re.fullmatch(r'\d+(\.\d+)*([.\-+][0-9A-Za-z.]+)?', self.tensorrt_version):
-            raise ValueError(f'EngineKey.tensorrt_version must look like "10.3.0", got {self.tensorrt_version!r}')
-        if not re.fullmatch(r'[0-9a-f]{64}', self.onnx_sha256):
-            raise ValueError(f'EngineKey.onnx_sha256 must be 64 lowercase hex digits, got {self.onnx_sha256!r}')
-        if self.precision not in PRECISIONS:
-            raise ValueError(f'EngineKey.precision must be one of {PRECISIONS}, got {self.precision!r}')
-        if not isinstance(self.max_batch, int) or self.max_batch < 0:
-            raise ValueError(f'EngineKey.max_batch must be an integer >= 0, got {self.max_batch!r}')
+        require(isinstance(self.tensorrt_version, str)
+                and re.fullmatch(r'\d+(\.\d+)*([.\-+][0-9A-Za-z.]+)?', self.tensorrt_version) is not None,
+                'EngineKey.tensorrt_version', self.tensorrt_version, 'a version like "10.3.0"')
+        require(isinstance(self.onnx_sha256, str) and re.fullmatch(r'[0-9a-f]{64}', self.onnx_sha256) is not None,
+                'EngineKey.onnx_sha256', self.onnx_sha256, '64 lowercase hex digits')
+        check_choice('EngineKey.precision', self.precision, PRECISIONS)
+        check_int('EngineKey.max_batch', self.max_batch, 0)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-_LOG = logging.getLogger('lewm-engine')
+_LOG = logging.getLogger(__name__)
 
 EXIT_NO_TENSORRT = 3
 

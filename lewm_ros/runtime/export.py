@@ -1,16 +1,10 @@
 """ONNX export of a model directory: the encoder and the planning cost, verified.
 
-Files written into ``out_dir``:
-
-- ``encoder.onnx``: ``pixels`` (B, 3, S, S) float32 [ImageNet-normalised] -> ``latents`` (B, D);
-  the batch axis B is dynamic (TensorRT builds it with an optimisation profile).
-- ``rollout_cost_k{k}.onnx`` for k = 1..history real history frames, all shapes static:
-  ``candidates`` (N, H, block) [z-scored], ``history_latents`` (k, D), ``history_blocks``
-  (k-1, block) [z-scored] (absent when k == 1), ``goal`` (D,) -> ``costs`` (N,).
-  One graph per k because the rollout's window layout depends on k and TensorRT wants
-  static shapes; the planner picks the graph for the history it has.
-- ``onnx_manifest.json``: opset, shapes, sha256 of each file, the model hash (sha256 of
-  ``config.json`` + weights) and the measured verification errors.
+Files written into ``out_dir`` (the format: :mod:`lewm_ros.runtime.onnx_manifest`):
+``encoder.onnx`` (dynamic batch), ``rollout_cost_k{k}.onnx`` for k = 1..history (static shapes:
+one graph per k because the rollout's window layout depends on k and TensorRT wants static
+shapes; the planner picks the graph for the history it has), their shared weights, and
+``onnx_manifest.json``.
 
 Every file is checked with ``onnx.checker`` and run through ONNX Runtime (CPU) against
 torch on random inputs: encoder max abs error <= 1e-4, costs max error <= 1e-4 relative to
@@ -24,11 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,160 +29,22 @@ import torch
 from torch import nn
 
 from lewm_ros.jsonio import write_json
-from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights, load_model
+from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.runtime.engine_cache import sha256_file
-from lewm_ros.runtime.rollout import LatentCostConfig, RolloutCost, check_rollout_inputs
+from lewm_ros.runtime.critics import LatentCostConfig
+from lewm_ros.runtime.onnx_manifest import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_INPUTS,
+                                            ENCODER_OUTPUTS, MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError,
+                                            OnnxManifest, cost_file, cost_input_names, graph_files, graph_sha256,
+                                            model_hash, sha256_file)
+from lewm_ros.runtime.rollout import RolloutCost
+from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)
 
-MANIFEST_FILE = 'onnx_manifest.json'
-MANIFEST_VERSION = 1
-ENCODER_FILE = 'encoder.onnx'
-#: Weights shared by the rollout-cost graphs (ONNX external data, deduplicated by content): the
-#: k = 1..history graphs hold the same predictor, so it is stored once.
-SHARED_WEIGHTS_FILE = 'rollout_weights.bin'
 _EXTERNAL_MIN_BYTES = 1024
-DEFAULT_OPSET = 17
 #: Verification tolerances: encoder max abs error, cost max error / max |cost|.
 ENCODER_ATOL = 1e-4
 COST_RTOL = 1e-4
-ENCODER_INPUTS = ('pixels',)
-ENCODER_OUTPUTS = ('latents',)
-COST_OUTPUTS = ('costs',)
-
-
-class ExportError(RuntimeError):
-    """Export or verification failed; the message names the file and the reason."""
-
-
-def cost_file(k: int) -> str:
-    """File name of the rollout-cost graph for k real history frames."""
-    return f'rollout_cost_k{k}.onnx'
-
-
-def cost_input_names(k: int) -> tuple[str, ...]:
-    """Input names of the rollout-cost graph for k history frames, in graph order."""
-    if k == 1:
-        return ('candidates', 'history_latents', 'goal')
-    return ('candidates', 'history_latents', 'history_blocks', 'goal')
-
-
-def adopt_manifest(backend, manifest: 'OnnxManifest') -> None:
-    """Give a static-shape backend (ONNX Runtime, TensorRT) its manifest and the shapes in it."""
-    backend.manifest = manifest
-    for name in ('latent_dim', 'history', 'block_dim', 'image_size', 'num_samples', 'horizon'):
-        setattr(backend, name, getattr(manifest, name))
-
-
-def static_cost_feeds(backend: str, candidates: torch.Tensor, context, num_samples: int, horizon: int,
-                      latent_dim: int, block_dim: int, history: int) -> tuple[int, dict[str, torch.Tensor]]:
-    """Check a costs() call against the static shapes of exported graphs / built engines.
-
-    Returns (k, feeds): the number of history frames (which graph to run) and the named inputs
-    of that graph. Raises ValueError naming expected vs got shapes.
-    """
-    expected = (num_samples, horizon, block_dim)
-    if tuple(candidates.shape) != expected:
-        raise ValueError(f'{backend} backend was built for candidates {expected} (num_samples, horizon, block_dim), '
-                         f'got {tuple(candidates.shape)}; build it with num_samples={candidates.shape[0]}, '
-                         f'horizon={candidates.shape[1] if candidates.ndim > 1 else "?"}')
-    check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
-                         latent_dim, block_dim)
-    k = context.history_latents.shape[0]
-    if k > history:
-        raise ValueError(f'history_latents has {k} frames; the model attends to at most {history}')
-    feeds = {'candidates': candidates, 'history_latents': context.history_latents,
-             'history_blocks': context.history_blocks, 'goal': context.goal_latent}
-    return k, {name: feeds[name] for name in cost_input_names(k)}
-
-
-def model_hash(model_dir: str | Path) -> str:
-    """Hex sha256 over ``config.json`` and the weights file of a model directory."""
-    model_dir = Path(model_dir)
-    digest = hashlib.sha256()
-    for path in (model_dir / CONFIG_FILE, find_weights(model_dir)):
-        digest.update(path.name.encode())
-        digest.update(bytes.fromhex(sha256_file(path)))
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class OnnxManifest:
-    """The parsed ``onnx_manifest.json`` of an export directory.
-
-    directory: where the files are; num_samples N, horizon H, history (max k), latent_dim D,
-    block_dim, image_size S: the static shapes; opset; model_hash: see :func:`model_hash`;
-    files: file name -> {'sha256', 'inputs': {name: shape}, 'outputs': {name: shape}}
-    (a dynamic axis is the string 'batch'); cost: the LatentCostConfig weights baked into the
-    cost graphs; verification: measured errors.
-    """
-    directory: Path
-    num_samples: int
-    horizon: int
-    history: int
-    latent_dim: int
-    block_dim: int
-    image_size: int
-    opset: int
-    model_hash: str
-    files: dict[str, dict[str, Any]]
-    cost: dict[str, float]
-    verification: dict[str, float]
-
-    @property
-    def encoder_path(self) -> Path:
-        return self.directory / ENCODER_FILE
-
-    def cost_path(self, k: int) -> Path:
-        if not 1 <= k <= self.history:
-            raise ValueError(f'history frames k must be in [1, {self.history}], got {k}')
-        return self.directory / cost_file(k)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {'format_version': MANIFEST_VERSION, 'num_samples': self.num_samples, 'horizon': self.horizon,
-                'history': self.history, 'latent_dim': self.latent_dim, 'block_dim': self.block_dim,
-                'image_size': self.image_size, 'opset': self.opset, 'model_hash': self.model_hash,
-                'encoder_batch': 'dynamic', 'files': self.files, 'cost': self.cost,
-                'verification': self.verification}
-
-    @classmethod
-    def load(cls, directory: str | Path) -> 'OnnxManifest':
-        directory = Path(directory)
-        path = directory / MANIFEST_FILE
-        try:
-            data = json.loads(path.read_text())
-            if data.get('format_version') != MANIFEST_VERSION:
-                raise ValueError(f'format_version {data.get("format_version")!r} != {MANIFEST_VERSION}')
-            return cls(directory=directory, num_samples=int(data['num_samples']), horizon=int(data['horizon']),
-                       history=int(data['history']), latent_dim=int(data['latent_dim']),
-                       block_dim=int(data['block_dim']), image_size=int(data['image_size']),
-                       opset=int(data['opset']), model_hash=str(data['model_hash']), files=dict(data['files']),
-                       cost=dict(data['cost']), verification=dict(data['verification']))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ExportError(f'cannot read ONNX manifest {path}: {exc}') from exc
-
-    def stale_reason(self, model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
-                     cost: LatentCostConfig | None = None) -> str | None:
-        """Why this export does not fit (model, shapes, opset, cost terms or file contents), or None."""
-        if (self.num_samples, self.horizon) != (num_samples, horizon):
-            return f'exported for N={self.num_samples}, H={self.horizon}; need N={num_samples}, H={horizon}'
-        if self.opset != opset:
-            return f'exported with opset {self.opset}; need {opset}'
-        wanted = dataclasses.asdict(cost or LatentCostConfig())
-        if self.cost != wanted:
-            return f'exported with cost terms {self.cost}; need {wanted}'
-        current = model_hash(model_dir)
-        if self.model_hash != current:
-            return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
-        for name, info in self.files.items():
-            paths = _graph_files(self.directory, name, info)
-            missing = [p for p in paths if not p.is_file()]
-            if missing:
-                return f'{missing[0]} is missing'
-            if graph_sha256(*paths) != info['sha256']:
-                return f'{paths[0]} does not match its manifest sha256'
-        return None
 
 
 class _EncoderGraph(nn.Module):
@@ -245,22 +99,6 @@ def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
     onnx.save(model, str(path))
 
 
-def _graph_files(directory: Path, name: str, info: dict) -> list[Path]:
-    """An exported graph's files, per its manifest entry: the .onnx, then its external weights."""
-    return [directory / name] + ([directory / info['external_data']] if 'external_data' in info else [])
-
-
-def graph_sha256(path: Path, *external: Path) -> str:
-    """sha256 of an ONNX file, and of its external weights when it has them (engine cache keys
-    and staleness checks must change when the weights do, not only the graph)."""
-    if not external:
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for part in (path, *external):
-        digest.update(bytes.fromhex(sha256_file(part)))
-    return digest.hexdigest()
-
-
 def _share_weights(path: Path, store: Path, offsets: dict[str, tuple[int, int]]) -> None:
     """Move the large initializers of ``path`` into the shared external-data file ``store``
     (appending only tensors not already there, found by content), and rewrite ``path``."""
@@ -312,11 +150,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
     (default: the paper's terminal cost); seed: verification inputs.
     Raises ExportError on a checker failure or an error above tolerance.
     """
-    for name, value in (('num_samples', num_samples), ('horizon', horizon)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
-    if not 13 <= opset <= 21:
-        raise ValueError(f'opset must be in [13, 21] (17 for TensorRT 10), got {opset}')
+    check_int('num_samples', num_samples, 1)
+    check_int('horizon', horizon, 1)
+    check_int('opset', opset, 13, 21)  # 17 for TensorRT 10
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -379,7 +215,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
             files[cost_file(k)] = {'inputs': _shapes(feeds), 'outputs': {'costs': [num_samples]},
                                    'external_data': SHARED_WEIGHTS_FILE}
         for name in files:  # hashes last: every graph's weights file is complete now
-            files[name]['sha256'] = graph_sha256(*_graph_files(out_dir, name, files[name]))
+            files[name]['sha256'] = graph_sha256(*graph_files(out_dir, name, files[name]))
 
     manifest = OnnxManifest(directory=out_dir, num_samples=num_samples, horizon=horizon, history=history,
                             latent_dim=latent, block_dim=block, image_size=size, opset=opset,

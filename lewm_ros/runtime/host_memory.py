@@ -19,7 +19,7 @@ import ctypes
 import logging
 import threading
 
-LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger(__name__)
 
 #: mallopt parameter numbers (glibc <malloc.h>).
 _M_TRIM_THRESHOLD = -1
@@ -50,14 +50,14 @@ def _apply() -> bool:
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
-        LOG.info('no glibc mallopt in this process: large CPU temporaries stay on fresh pages')
+        _LOG.info('no glibc mallopt in this process: large CPU temporaries stay on fresh pages')
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and \
         bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     if applied:
-        LOG.info('malloc: blocks up to %d MiB from the heap, freed memory kept up to %d MiB',
+        _LOG.info('malloc: blocks up to %d MiB from the heap, freed memory kept up to %d MiB',
                  MMAP_THRESHOLD_BYTES >> 20, TRIM_THRESHOLD_BYTES >> 20)
     else:
-        LOG.warning('glibc refused the malloc thresholds: large CPU temporaries stay on fresh pages')
+        _LOG.warning('glibc refused the malloc thresholds: large CPU temporaries stay on fresh pages')
     return applied

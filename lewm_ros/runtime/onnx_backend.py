@@ -1,6 +1,7 @@
 """ONNX Runtime inference backend (any CPU; CUDA through CUDAExecutionProvider).
 
-Runs the files written by :mod:`lewm_ros.runtime.export` (exported on the fly, into
+Runs an ONNX export directory (:mod:`lewm_ros.runtime.onnx_manifest`); the factory
+:func:`~lewm_ros.runtime.backend.make_backend` resolves it for a model directory (exporting into
 ``<model_dir>/onnx/n{N}_h{H}`` unless ``onnx_dir`` says otherwise, when missing or stale).
 Inputs and outputs are torch tensors on the backend's device, bound to the sessions by
 pointer (I/O binding): no numpy copies, and on CUDA no host round trips.
@@ -16,10 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
-from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_OUTPUTS, adopt_manifest, ensure_onnx,
-                                     static_cost_feeds)
-from lewm_ros.runtime.rollout import LatentCostConfig
+from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_OUTPUTS, ManifestBackend
+from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)
 
@@ -52,30 +51,31 @@ def _session_options(num_threads: int | None, spinning: bool):
     return options
 
 
-class OnnxRuntimeBackend(InferenceBackend):
+class OnnxRuntimeBackend(ManifestBackend):
     """InferenceBackend on ONNX Runtime sessions.
 
-    model_dir: model directory (config.json + weights); device: 'cpu' or 'cuda[:i]' (tensors
-    in and out live there); providers: ONNX Runtime execution providers (default: CUDA for a
-    cuda device, else CPU; a provider this build lacks is an error, never a silent fallback);
-    num_threads: intra-op threads (None: ONNX Runtime's default); num_samples N, horizon H:
-    the static candidate shape of :meth:`costs`; onnx_dir: where the export lives; cost: the
-    cost terms baked into the graphs.
+    onnx_dir: an ONNX export directory (its manifest gives the shapes and the cost terms);
+    device: 'cpu' or 'cuda[:i]' (tensors in and out live there); providers: ONNX Runtime
+    execution providers (default: CUDA for a cuda device, else CPU; a provider this build lacks
+    is an error, never a silent fallback); num_threads: intra-op threads (None: ONNX Runtime's
+    default). :meth:`costs` takes the exported candidate shape (num_samples, horizon) only.
     """
 
     name = 'onnxruntime'
 
-    def __init__(self, model_dir: str | Path, device: str | torch.device = 'cpu', providers: list[str] | None = None,
-                 num_threads: int | None = None, *, num_samples: int = 300, horizon: int = 5,
-                 onnx_dir: str | Path | None = None, cost: LatentCostConfig | None = None,
-                 opset: int = DEFAULT_OPSET) -> None:
+    @classmethod
+    def check_available(cls, device: str | torch.device, providers: list[str] | None = None, **_options) -> None:
+        _providers_for(torch.device(device), providers)
+
+    def __init__(self, onnx_dir: str | Path, device: str | torch.device = 'cpu', providers: list[str] | None = None,
+                 num_threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.device = torch.device(device)
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f'num_threads must be >= 1 or None, got {num_threads}')
+        if num_threads is not None:
+            check_int('num_threads', num_threads, 1)
         self.providers = _providers_for(self.device, providers)
-        adopt_manifest(self, ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost))
+        self._load_manifest(onnx_dir)
 
         provider_options = [{'device_id': self.device.index or 0} if p == 'CUDAExecutionProvider' else {}
                             for p in self.providers]
@@ -87,7 +87,8 @@ class OnnxRuntimeBackend(InferenceBackend):
         # The encoder runs once per frame between planning runs: its threads must not spin on the
         # cores the cost session needs next (spinning: warm MPC solve p50 45 ms, quiet encoder: 29 ms).
         self._encoder = session(self.manifest.encoder_path, spinning=False)
-        self._costs = {k: session(self.manifest.cost_path(k), spinning=True) for k in range(1, self.history + 1)}
+        self._cost_sessions = {k: session(self.manifest.cost_path(k), spinning=True)
+                               for k in range(1, self.history + 1)}
         self._ort_device = 'cuda' if self.device.type == 'cuda' else 'cpu'
         self._device_id = self.device.index or 0
         _LOG.info('onnxruntime backend: %s on %s (%s), N=%d H=%d', self.manifest.directory, self.device,
@@ -111,16 +112,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         session.run_with_iobinding(binding)
         return out
 
-    # ----- InferenceBackend -------------------------------------------------------------------
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels (B, 3, S, S) float32 [ImageNet-normalised] -> latents (B, D)."""
-        size = self.image_size
-        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, size, size) or pixels.shape[0] < 1:
-            raise ValueError(f'onnxruntime encode expects pixels (B, 3, {size}, {size}), got {tuple(pixels.shape)}')
+    # ----- ManifestBackend ---------------------------------------------------------------------
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._run(self._encoder, {'pixels': pixels}, ENCODER_OUTPUTS[0], (pixels.shape[0], self.latent_dim))
 
-    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
-        """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the exported shape."""
-        k, feeds = static_cost_feeds('onnxruntime', candidates, context, self.num_samples, self.horizon,
-                                     self.latent_dim, self.block_dim, self.history)
-        return self._run(self._costs[k], feeds, COST_OUTPUTS[0], (self.num_samples,))
+    def _costs(self, k: int, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self._run(self._cost_sessions[k], feeds, COST_OUTPUTS[0], (self.num_samples,))

@@ -26,13 +26,10 @@ shapes only), with no host round trips and no in-place writes to inputs, so they
 ``torch.onnx.export``. Both put the wrapped model in eval mode (inference semantics: no dropout,
 BatchNorm running statistics).
 
-Cost terms (Nav2-style critics, in latent space), each weighted and switchable
-(:class:`LatentCostConfig`): the default is the paper's terminal cost only,
-``sum_D (z_pred_H - z_goal)^2``.
+The cost of the predicted latents is :func:`lewm_ros.runtime.critics.latent_cost` (weighted,
+switchable critics; default: the paper's terminal cost only).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -40,67 +37,9 @@ from torch import nn
 
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.model.predictor import ConditionalBlock, FeedForward
+from lewm_ros.runtime.backend import check_rollout_inputs
+from lewm_ros.runtime.critics import LatentCostConfig, latent_cost
 from lewm_ros.runtime.kernels import LinearKernels
-
-
-@dataclass(frozen=True)
-class LatentCostConfig:
-    """Weighted cost terms; a zero weight switches the term off (it is then not computed).
-
-    terminal_weight: weight of ``sum_D (z_H - z_goal)^2`` for the last predicted latent (paper: 1).
-    stage_weight: weight of ``sum_{t<H} sum_D (z_t - z_goal)^2`` over the intermediate predicted
-        latents (a running goal-distance critic; 0 = paper).
-    action_weight: weight of ``sum_{t,j} a_{t,j}^2`` over the candidate's z-scored blocks
-        (effort critic; 0 = paper).
-    smoothness_weight: weight of ``sum_t sum_j (a_{t,j} - a_{t-1,j})^2`` between consecutive
-        candidate blocks (smoothness critic; 0 = paper).
-    """
-    terminal_weight: float = 1.0
-    stage_weight: float = 0.0
-    action_weight: float = 0.0
-    smoothness_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ('terminal_weight', 'stage_weight', 'action_weight', 'smoothness_weight'):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0.0 and value == value):
-                raise ValueError(f'cost.{name} must be a number >= 0, got {value!r}')
-        if self.terminal_weight == 0 and self.stage_weight == 0:
-            raise ValueError('cost.terminal_weight and cost.stage_weight are both 0: the cost would ignore the goal')
-
-
-def check_rollout_inputs(candidates: torch.Tensor, history_latents: torch.Tensor,
-                         history_blocks: torch.Tensor, goal: torch.Tensor, latent_dim: int,
-                         block_dim: int) -> None:
-    """Shape checks shared by every backend; raises ValueError naming the tensor and shapes."""
-    if candidates.ndim != 3 or candidates.shape[-1] != block_dim or candidates.shape[0] < 1 \
-            or candidates.shape[1] < 1:
-        raise ValueError(f'candidates must be (N, H, {block_dim}) with N, H >= 1, got {tuple(candidates.shape)}')
-    if history_latents.ndim != 2 or history_latents.shape[-1] != latent_dim or history_latents.shape[0] < 1:
-        raise ValueError(f'history_latents must be (k, {latent_dim}) with k >= 1, '
-                         f'got {tuple(history_latents.shape)}')
-    k = history_latents.shape[0]
-    if tuple(history_blocks.shape) != (k - 1, block_dim):
-        raise ValueError(f'history_blocks must be (k-1, block_dim) = {(k - 1, block_dim)}, '
-                         f'got {tuple(history_blocks.shape)}')
-    if tuple(goal.shape) != (latent_dim,):
-        raise ValueError(f'goal must be ({latent_dim},), got {tuple(goal.shape)}')
-
-
-def _action_terms(candidates: torch.Tensor, cost: LatentCostConfig) -> torch.Tensor | None:
-    """Latent-free critics of candidates (N, H, block) [z-scored] -> (N,) or None if all off."""
-    total = None
-    if cost.action_weight > 0:
-        total = cost.action_weight * candidates.square().sum(dim=(1, 2))
-    if cost.smoothness_weight > 0 and candidates.shape[1] > 1:
-        term = cost.smoothness_weight * (candidates[:, 1:] - candidates[:, :-1]).square().sum(dim=(1, 2))
-        total = term if total is None else total + term
-    return total
-
-
-def _goal_distance(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-    """z (N, D), goal (D,) -> squared L2 distance (N,)."""
-    return (z - goal).square().sum(dim=-1)
 
 
 class _CostBase(nn.Module):
@@ -112,22 +51,6 @@ class _CostBase(nn.Module):
         self.latent_dim = model.config.latent_dim
         self.block_dim = model.config.action_encoder.input_dim
         self.eval()
-
-    def _total(self, preds: list[torch.Tensor], candidates: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """preds: H latents (N, D) in rollout order -> weighted cost (N,)."""
-        cost = self.cost
-        total = None
-        if cost.terminal_weight > 0:
-            total = cost.terminal_weight * _goal_distance(preds[-1], goal)
-        if cost.stage_weight > 0 and len(preds) > 1:
-            stage = cost.stage_weight * torch.stack([_goal_distance(z, goal) for z in preds[:-1]]).sum(0)
-            total = stage if total is None else total + stage
-        extra = _action_terms(candidates, cost)
-        if extra is not None:
-            total = extra if total is None else total + extra
-        if total is None:  # stage-only cost with H == 1: the last latent is the only one
-            total = cost.stage_weight * _goal_distance(preds[-1], goal)
-        return total
 
 
 class NaiveRolloutCost(_CostBase):
@@ -153,7 +76,7 @@ class NaiveRolloutCost(_CostBase):
             emb = torch.cat([emb, z_next.unsqueeze(1)], dim=1)
             if step + 1 < horizon:
                 blocks = torch.cat([blocks, candidates[:, step + 1:step + 2]], dim=1)
-        return self._total(preds, candidates, goal)
+        return latent_cost(preds, candidates, goal, self.cost)
 
 
 def _modulations(layers: list[ConditionalBlock], cond: torch.Tensor, kernels: type[LinearKernels]
@@ -292,7 +215,7 @@ class RolloutCost(_CostBase):
                     cache.append(window)
             z = model.pred_proj(tr.output_proj(tr.norm(x[:, -1])))                      # (N, D)
             preds.append(z)
-        return self._total(preds, candidates, goal)
+        return latent_cost(preds, candidates, goal, self.cost)
 
     def _shared_prefix(self, history_latents: torch.Tensor, mod_exec: list[torch.Tensor] | None, start: int,
                        k: int, pos: torch.Tensor, layers: list[ConditionalBlock]

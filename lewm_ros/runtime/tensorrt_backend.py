@@ -1,6 +1,7 @@
 """TensorRT inference backend (NVIDIA GPUs, Jetson included), TensorRT 10+ Python API.
 
-Engines are built from the verified ONNX export (:mod:`lewm_ros.runtime.export`) with FP16
+Engines are built from a verified ONNX export directory (:mod:`lewm_ros.runtime.onnx_manifest`;
+the factory :func:`~lewm_ros.runtime.backend.make_backend` resolves it for a model) with FP16
 enabled (LayerNorm and reductions pinned to FP32), cached on disk by
 :class:`~lewm_ros.runtime.engine_cache.EngineCache` (keyed by GPU name, compute capability,
 TensorRT version and ONNX sha256) and run with named I/O tensors: every input and output is a
@@ -23,11 +24,10 @@ from typing import Any
 
 import torch
 
-from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
-from lewm_ros.runtime.engine_cache import EngineCache, EngineKey
-from lewm_ros.runtime.export import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest,
-                                     adopt_manifest, cost_file, ensure_onnx, static_cost_feeds)
-from lewm_ros.runtime.rollout import LatentCostConfig
+from lewm_ros.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey
+from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, ManifestBackend, OnnxManifest, \
+    cost_file
+from lewm_ros.validation import check_choice, check_int
 
 _LOG = logging.getLogger(__name__)
 
@@ -202,8 +202,7 @@ class EngineBuilder:
 
     def __init__(self, device: str | torch.device = 'cuda', cache_dir: str | Path | None = None,
                  precision: str = 'fp16', workspace_bytes: int | None = None) -> None:
-        if precision not in ('fp16', 'fp32'):
-            raise ValueError(f"precision must be 'fp16' or 'fp32', got {precision!r}")
+        check_choice('precision', precision, PRECISIONS)
         self.trt = import_tensorrt()
         self.device = require_cuda(device)
         self.cache = EngineCache(cache_dir)
@@ -248,45 +247,37 @@ def build_engines(manifest: OnnxManifest, builder: EngineBuilder, encoder_max_ba
     return engines
 
 
-class TensorRTBackend(InferenceBackend):
+class TensorRTBackend(ManifestBackend):
     """InferenceBackend on TensorRT engines (CUDA only).
 
-    model_dir: model directory; device: 'cuda[:i]'; num_samples N, horizon H: the static
-    candidate shape of :meth:`costs`; onnx_dir: where the ONNX export lives (default
-    ``<model_dir>/onnx/n{N}_h{H}``; exported when missing or stale); cache_dir: engine cache
-    (default ``$LEWM_ENGINE_CACHE`` or ``~/.cache/lewm_ros/engines``); precision: 'fp16'
-    (default) or 'fp32'; encoder_max_batch: largest encode batch (current + goal = 2);
-    workspace_mb: builder scratch memory cap [MiB]; cost: the cost terms baked into the graphs.
+    onnx_dir: an ONNX export directory (its manifest gives the shapes and the cost terms);
+    device: 'cuda[:i]'; cache_dir: engine cache (default ``$LEWM_ENGINE_CACHE`` or
+    ``~/.cache/lewm_ros/engines``); precision: 'fp16' (default) or 'fp32'; encoder_max_batch:
+    largest encode batch (current + goal = 2); workspace_mb: builder scratch memory cap [MiB].
+    :meth:`costs` takes the exported candidate shape (num_samples, horizon) only.
     """
 
     name = 'tensorrt'
 
-    def __init__(self, model_dir: str | Path, device: str | torch.device = 'cuda', *, num_samples: int = 300,
-                 horizon: int = 5, onnx_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                 precision: str = 'fp16', encoder_max_batch: int = 2, workspace_mb: int | None = None,
-                 cost: LatentCostConfig | None = None, opset: int = DEFAULT_OPSET) -> None:
-        if encoder_max_batch < 1:
-            raise ValueError(f'encoder_max_batch must be >= 1, got {encoder_max_batch}')
+    @classmethod
+    def check_available(cls, device: str | torch.device, **_options) -> None:
+        import_tensorrt()
+        require_cuda(device)
+
+    def __init__(self, onnx_dir: str | Path, device: str | torch.device = 'cuda', *,
+                 cache_dir: str | Path | None = None, precision: str = 'fp16', encoder_max_batch: int = 2,
+                 workspace_mb: int | None = None) -> None:
+        check_int('encoder_max_batch', encoder_max_batch, 1)
         builder = EngineBuilder(device, cache_dir, precision,
                                 None if workspace_mb is None else int(workspace_mb) << 20)
         self.device = builder.device
-        adopt_manifest(self, ensure_onnx(model_dir, num_samples, horizon, onnx_dir, opset, cost))
-        self.encoder_max_batch = encoder_max_batch
-        self._engines = build_engines(self.manifest, builder, encoder_max_batch)
+        self.max_encode_batch = self.encoder_max_batch = encoder_max_batch
+        self._engines = build_engines(self._load_manifest(onnx_dir), builder, encoder_max_batch)
         _LOG.info('tensorrt backend: %s engines on %s (N=%d H=%d)', precision, torch.cuda.get_device_name(self.device),
                   self.num_samples, self.horizon)
 
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels (B, 3, S, S) float32 [ImageNet-normalised], 1 <= B <= encoder_max_batch -> (B, D)."""
-        size = self.image_size
-        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, size, size) \
-                or not 1 <= pixels.shape[0] <= self.encoder_max_batch:
-            raise ValueError(f'tensorrt encode expects pixels (B, 3, {size}, {size}) with 1 <= B <= '
-                             f'encoder_max_batch={self.encoder_max_batch}, got {tuple(pixels.shape)}')
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._engines['encoder']({'pixels': pixels})[ENCODER_OUTPUTS[0]]
 
-    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
-        """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the built shape."""
-        k, feeds = static_cost_feeds('tensorrt', candidates, context, self.num_samples, self.horizon,
-                                     self.latent_dim, self.block_dim, self.history)
+    def _costs(self, k: int, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._engines[f'rollout_cost_k{k}'](feeds)[COST_OUTPUTS[0]]

@@ -13,12 +13,13 @@ import torch
 
 from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.runtime.backend import InferenceBackend, PlanningContext
+from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_rollout_inputs
+from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.host_memory import reuse_freed_memory
 from lewm_ros.runtime.kernels import select_kernels
-from lewm_ros.runtime.rollout import LatentCostConfig, NaiveRolloutCost, RolloutCost, check_rollout_inputs
+from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
 
-LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger(__name__)
 
 ROLLOUTS = ('efficient', 'naive')
 
@@ -76,7 +77,8 @@ class TorchBackend(InferenceBackend):
         self.kernels = select_kernels(kernels, self.device, self.model.config.predictor.hidden_dim)
         self.rollout = RolloutCost(self.model, cost, self.kernels) if rollout == 'efficient' \
             else NaiveRolloutCost(self.model, cost)
-        LOG.info('torch backend on %s: %s rollout, %s kernels', self.device, rollout, self.kernels.name)
+        self.cost = self.rollout.cost
+        _LOG.info('torch backend on %s: %s rollout, %s kernels', self.device, rollout, self.kernels.name)
         self.latent_dim = self.model.config.latent_dim
         self.history = self.model.history
         self.block_dim = self.model.config.action_encoder.input_dim
@@ -103,6 +105,6 @@ class TorchBackend(InferenceBackend):
             key = (candidates.shape[0], candidates.shape[1], context.num_frames)
             graphed = self._graphs.get(key)
             if graphed is None:
-                LOG.info('capturing a CUDA graph of the rollout cost for (N, H, k) = %s', key)
+                _LOG.info('capturing a CUDA graph of the rollout cost for (N, H, k) = %s', key)
                 graphed = self._graphs[key] = _GraphedCosts(self.rollout, candidates, context)
             return graphed(candidates, context)

@@ -12,8 +12,9 @@ import torch
 
 from lewm_ros.model import load_model
 from lewm_ros.runtime import export
-from lewm_ros.runtime.export import (MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError, OnnxManifest, cost_file,
-                                     ensure_onnx, export_onnx, graph_sha256, model_hash)
+from lewm_ros.runtime.export import ensure_onnx, export_onnx
+from lewm_ros.runtime.onnx_manifest import (MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError, OnnxManifest,
+                                            cost_file, graph_sha256, model_hash)
 from lewm_ros.runtime.rollout import NaiveRolloutCost
 from runtime_fixtures import BLOCK, HISTORY, IMAGE, LATENT, make_tiny_model_dir
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lewm_ros.runtime.backend import PlanningContext, make_backend
-from lewm_ros.runtime.export import MANIFEST_FILE, default_export_dir
+from lewm_ros.runtime.export import default_export_dir
+from lewm_ros.runtime.onnx_manifest import MANIFEST_FILE
 from lewm_ros.runtime.onnx_backend import OnnxRuntimeBackend
 from runtime_fixtures import BLOCK, HISTORY, IMAGE, LATENT, make_tiny_model_dir
 
@@ -83,4 +84,4 @@ def test_static_shape_mismatch_names_expected_and_got(backends):
                     reason='this onnxruntime build has CUDA: the missing-provider error cannot occur')
 def test_missing_cuda_provider_is_an_error_not_a_fallback(model_dir):
     with pytest.raises(ValueError, match='CUDAExecutionProvider'):
-        OnnxRuntimeBackend(model_dir, device='cuda', num_samples=N, horizon=H)
+        OnnxRuntimeBackend(default_export_dir(model_dir, N, H), device='cuda')

@@ -10,7 +10,8 @@ from lewm_ros.model import LeWM, preset
 from lewm_ros.model.config import ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig, ProjectorConfig
 from lewm_ros.runtime.kernels import (ONEDNN_MIN_WIDTH, LinearKernels, OneDnnLinearKernels, onednn_available,
                                       select_kernels)
-from lewm_ros.runtime.rollout import LatentCostConfig, NaiveRolloutCost, RolloutCost
+from lewm_ros.runtime.critics import LatentCostConfig
+from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
 
 TOL = 1e-4
 
@@ -155,7 +156,7 @@ def test_efficient_rollout_saves_a_third_of_the_flops_on_the_paper_preset():
 
 def test_rollout_bench_smoke(tmp_path):
     """The benchmark CLI runs and reports a consistent result (tiny sizes: timings not asserted)."""
-    from lewm_ros.runtime.rollout_bench import main
+    from lewm_ros.bench.rollout import main
     out = tmp_path / 'bench.json'
     assert main(['--preset', 'compact', '--samples', '8', '--horizon', '2', '--repeats', '1', '--threads', '1',
                  '--json', str(out)]) == 0

@@ -8,7 +8,7 @@ import torch
 from lewm_ros.model import save_model_dir
 from lewm_ros.runtime.backend import BACKEND_NAMES, InferenceBackend, PlanningContext, make_backend
 from lewm_ros.runtime.kernels import LinearKernels, OneDnnLinearKernels, onednn_available
-from lewm_ros.runtime.rollout import LatentCostConfig
+from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.torch_backend import TorchBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'planning'))

@@ -1,6 +1,6 @@
-"""Image preprocessing shared by training and every runtime backend.
+"""Image normalisation for the model, shared by training and every runtime backend.
 
-Images enter as uint8 RGB (..., S, S, 3) already at the model's size (the ROS layer crops and
+Images enter as uint8 RGB (..., S, S, 3) already at the model's size (the camera module crops and
 resizes camera frames); the model sees float32 (..., 3, S, S) normalised with ImageNet mean/std.
 """
 from __future__ import annotations

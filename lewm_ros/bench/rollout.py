@@ -1,6 +1,6 @@
 """Efficient vs reference rollout: time per costs call, FLOPs, achieved GFLOP/s vs a GEMM peak.
 
-``python -m lewm_ros.runtime.rollout_bench --preset paper --samples 300 --horizon 5 --frames 3
+``python -m lewm_ros.bench.rollout --preset paper --samples 300 --horizon 5 --frames 3
 --threads 2 [--json PATH]`` (random weights: the cost of a rollout does not depend on them).
 Calls alternate between the two rollouts so that a change in machine load hits both alike;
 the minimum over repeats is reported, and the per-pair ratios show the spread.
@@ -10,20 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lewm_ros.bench.gemm import gemm_peak_gflops
+from lewm_ros.bench.timing import seconds
 from lewm_ros.model.config import preset
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.host_memory import reuse_freed_memory
 from lewm_ros.runtime.kernels import select_kernels
 from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
 
-LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,6 @@ class RolloutBenchResult:
     efficient_gflops: float
     gemm_peak_gflops: float
     max_rel_diff: float
-
-
-def _seconds(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def gemm_peak(rows: int, inner: int, cols: int, repeats: int = 10) -> float:
-    """Best fp32 torch.mm rate [GFLOP/s] of (rows x inner) @ (inner x cols)."""
-    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
-    torch.mm(a, b)
-    return 2 * rows * inner * cols / min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats)) / 1e9
 
 
 def run(preset_name: str = 'paper', samples: int = 300, horizon: int = 5, frames: int = 3, threads: int = 2,
@@ -95,9 +82,9 @@ def _run(preset_name: str, samples: int, horizon: int, frames: int, threads: int
             flops.append(counter.get_total_flops() / 1e9)
         ref = naive(*args)
         max_rel = float(((efficient(*args) - ref).abs() / ref.abs()).max())
-        times = [(_seconds(lambda: naive(*args)), _seconds(lambda: efficient(*args))) for _ in range(repeats)]
+        times = [(seconds(lambda: naive(*args)), seconds(lambda: efficient(*args))) for _ in range(repeats)]
     hidden = model.config.predictor.hidden_dim
-    peak = gemm_peak(samples * frames, hidden, model.config.predictor.mlp_dim)
+    peak = gemm_peak_gflops(samples * frames, hidden, model.config.predictor.mlp_dim, repeats=10)
     naive_s, eff_s = min(t[0] for t in times), min(t[1] for t in times)
     return RolloutBenchResult(preset=preset_name, samples=samples, horizon=horizon, frames=frames, threads=threads,
                               naive_s=naive_s, efficient_s=eff_s, speedup=naive_s / eff_s,
@@ -118,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     result = run(args.preset, args.samples, args.horizon, args.frames, args.threads, args.repeats)
-    LOG.info('naive %.0f ms (%.1f GFLOP, %.1f GFLOP/s) | efficient %.0f ms (%.1f GFLOP, %.1f GFLOP/s) | '
+    _LOG.info('naive %.0f ms (%.1f GFLOP, %.1f GFLOP/s) | efficient %.0f ms (%.1f GFLOP, %.1f GFLOP/s) | '
              'speed-up %.2fx (pairs %s) | GEMM peak %.1f GFLOP/s | max rel diff %.1e',
              result.naive_s * 1e3, result.naive_gflop, result.naive_gflops, result.efficient_s * 1e3,
              result.efficient_gflop, result.efficient_gflops, result.speedup, result.pair_ratios,

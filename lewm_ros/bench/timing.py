@@ -1,0 +1,39 @@
+"""Wall-clock timing helpers of the benchmarks (CUDA work is synchronised before a clock read)."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile [0, 100] of values (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def timed_ms(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int = 1) -> list[float]:
+    """Wall times [ms] of ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def seconds(fn: Callable[[], object]) -> float:
+    """Wall time [s] of one call (CPU work)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

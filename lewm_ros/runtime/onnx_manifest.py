@@ -1,0 +1,250 @@
+"""The ONNX export format: file names, graph signatures and ``onnx_manifest.json``.
+
+One room for what the exporter (:mod:`lewm_ros.runtime.export`, torch) writes and the ONNX
+Runtime and TensorRT backends read; a backend imports this module, never the exporter.
+
+An export directory holds:
+
+- ``encoder.onnx``: ``pixels`` (B, 3, S, S) float32 [ImageNet-normalised] -> ``latents`` (B, D);
+  the batch axis B is dynamic.
+- ``rollout_cost_k{k}.onnx`` for k = 1..history real history frames, all shapes static:
+  ``candidates`` (N, H, block) [z-scored], ``history_latents`` (k, D), ``history_blocks``
+  (k-1, block) [z-scored] (absent when k == 1), ``goal`` (D,) -> ``costs`` (N,); their large
+  weights live once in ``rollout_weights.bin`` (ONNX external data).
+- ``onnx_manifest.json`` (written last: a directory without one is not an export): format
+  version, opset, static shapes, sha256 of each graph (with its external weights), the model
+  hash (sha256 of ``config.json`` + weights), the cost weights baked into the cost graphs and
+  the measured verification errors.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights
+from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_rollout_inputs
+from lewm_ros.runtime.critics import LatentCostConfig
+
+MANIFEST_FILE = 'onnx_manifest.json'
+MANIFEST_VERSION = 1
+ENCODER_FILE = 'encoder.onnx'
+#: Weights shared by the rollout-cost graphs (ONNX external data, deduplicated by content): the
+#: k = 1..history graphs hold the same predictor, so it is stored once.
+SHARED_WEIGHTS_FILE = 'rollout_weights.bin'
+DEFAULT_OPSET = 17
+ENCODER_INPUTS = ('pixels',)
+ENCODER_OUTPUTS = ('latents',)
+COST_OUTPUTS = ('costs',)
+
+
+class ExportError(RuntimeError):
+    """Export, verification or manifest reading failed; the message names the file and the reason."""
+
+
+def cost_file(k: int) -> str:
+    """File name of the rollout-cost graph for k real history frames."""
+    return f'rollout_cost_k{k}.onnx'
+
+
+def cost_input_names(k: int) -> tuple[str, ...]:
+    """Input names of the rollout-cost graph for k history frames, in graph order."""
+    if k == 1:
+        return ('candidates', 'history_latents', 'goal')
+    return ('candidates', 'history_latents', 'history_blocks', 'goal')
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def graph_sha256(path: Path, *external: Path) -> str:
+    """sha256 of an ONNX file, and of its external weights when it has them (engine cache keys
+    and staleness checks must change when the weights do, not only the graph)."""
+    if not external:
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for part in (path, *external):
+        digest.update(bytes.fromhex(sha256_file(part)))
+    return digest.hexdigest()
+
+
+def graph_files(directory: Path, name: str, info: dict) -> list[Path]:
+    """An exported graph's files, per its manifest entry: the .onnx, then its external weights."""
+    return [directory / name] + ([directory / info['external_data']] if 'external_data' in info else [])
+
+
+def model_hash(model_dir: str | Path) -> str:
+    """Hex sha256 over ``config.json`` and the weights file of a model directory."""
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in (model_dir / CONFIG_FILE, find_weights(model_dir)):
+        digest.update(path.name.encode())
+        digest.update(bytes.fromhex(sha256_file(path)))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class OnnxManifest:
+    """The parsed ``onnx_manifest.json`` of an export directory.
+
+    directory: where the files are; num_samples N, horizon H, history (max k), latent_dim D,
+    block_dim, image_size S: the static shapes; opset; model_hash: see :func:`model_hash`;
+    files: file name -> {'sha256', 'inputs': {name: shape}, 'outputs': {name: shape}}
+    (a dynamic axis is the string 'batch'); cost: the LatentCostConfig weights baked into the
+    cost graphs; verification: measured errors.
+    """
+    directory: Path
+    num_samples: int
+    horizon: int
+    history: int
+    latent_dim: int
+    block_dim: int
+    image_size: int
+    opset: int
+    model_hash: str
+    files: dict[str, dict[str, Any]]
+    cost: dict[str, float]
+    verification: dict[str, float]
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.directory / ENCODER_FILE
+
+    def cost_path(self, k: int) -> Path:
+        if not 1 <= k <= self.history:
+            raise ValueError(f'history frames k must be in [1, {self.history}], got {k}')
+        return self.directory / cost_file(k)
+
+    @property
+    def cost_config(self) -> LatentCostConfig:
+        """The cost terms baked into the cost graphs."""
+        return LatentCostConfig(**self.cost)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'format_version': MANIFEST_VERSION, 'num_samples': self.num_samples, 'horizon': self.horizon,
+                'history': self.history, 'latent_dim': self.latent_dim, 'block_dim': self.block_dim,
+                'image_size': self.image_size, 'opset': self.opset, 'model_hash': self.model_hash,
+                'encoder_batch': 'dynamic', 'files': self.files, 'cost': self.cost,
+                'verification': self.verification}
+
+    @classmethod
+    def load(cls, directory: str | Path) -> 'OnnxManifest':
+        directory = Path(directory)
+        path = directory / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text())
+            if data.get('format_version') != MANIFEST_VERSION:
+                raise ValueError(f'format_version {data.get("format_version")!r} != {MANIFEST_VERSION}')
+            return cls(directory=directory, num_samples=int(data['num_samples']), horizon=int(data['horizon']),
+                       history=int(data['history']), latent_dim=int(data['latent_dim']),
+                       block_dim=int(data['block_dim']), image_size=int(data['image_size']),
+                       opset=int(data['opset']), model_hash=str(data['model_hash']), files=dict(data['files']),
+                       cost=dict(data['cost']), verification=dict(data['verification']))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ExportError(f'cannot read ONNX manifest {path}: {exc}') from exc
+
+    def stale_reason(self, model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
+                     cost: LatentCostConfig | None = None) -> str | None:
+        """Why this export does not fit (model, shapes, opset, cost terms or file contents), or None."""
+        if (self.num_samples, self.horizon) != (num_samples, horizon):
+            return f'exported for N={self.num_samples}, H={self.horizon}; need N={num_samples}, H={horizon}'
+        if self.opset != opset:
+            return f'exported with opset {self.opset}; need {opset}'
+        wanted = dataclasses.asdict(cost or LatentCostConfig())
+        if self.cost != wanted:
+            return f'exported with cost terms {self.cost}; need {wanted}'
+        current = model_hash(model_dir)
+        if self.model_hash != current:
+            return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
+        for name, info in self.files.items():
+            paths = graph_files(self.directory, name, info)
+            missing = [p for p in paths if not p.is_file()]
+            if missing:
+                return f'{missing[0]} is missing'
+            if graph_sha256(*paths) != info['sha256']:
+                return f'{paths[0]} does not match its manifest sha256'
+        return None
+
+
+def adopt_manifest(backend, manifest: OnnxManifest) -> None:
+    """Give a static-shape backend (ONNX Runtime, TensorRT) its manifest, the shapes in it and
+    the cost terms baked into its graphs (``backend.cost``)."""
+    backend.manifest = manifest
+    for name in ('latent_dim', 'history', 'block_dim', 'image_size', 'num_samples', 'horizon'):
+        setattr(backend, name, getattr(manifest, name))
+    backend.cost = manifest.cost_config
+
+
+def static_cost_feeds(backend: str, candidates: torch.Tensor, context: PlanningContext, num_samples: int,
+                      horizon: int, latent_dim: int, block_dim: int,
+                      history: int) -> tuple[int, dict[str, torch.Tensor]]:
+    """Check a costs() call against the static shapes of exported graphs / built engines.
+
+    Returns (k, feeds): the number of history frames (which graph to run) and the named inputs
+    of that graph. Raises ValueError naming expected vs got shapes.
+    """
+    expected = (num_samples, horizon, block_dim)
+    if tuple(candidates.shape) != expected:
+        raise ValueError(f'{backend} backend was built for candidates {expected} (num_samples, horizon, block_dim), '
+                         f'got {tuple(candidates.shape)}; build it with num_samples={candidates.shape[0]}, '
+                         f'horizon={candidates.shape[1] if candidates.ndim > 1 else "?"}')
+    check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,
+                         latent_dim, block_dim)
+    k = context.history_latents.shape[0]
+    if k > history:
+        raise ValueError(f'history_latents has {k} frames; the model attends to at most {history}')
+    feeds = {'candidates': candidates, 'history_latents': context.history_latents,
+             'history_blocks': context.history_blocks, 'goal': context.goal_latent}
+    return k, {name: feeds[name] for name in cost_input_names(k)}
+
+
+class ManifestBackend(InferenceBackend):
+    """Base of the backends that run an ONNX export (ONNX Runtime, TensorRT): the shapes and the
+    cost terms come from the manifest; subclasses run the graphs (:meth:`_encode`, :meth:`_costs`).
+    ``max_encode_batch``: the largest batch :meth:`encode` accepts (None: any)."""
+
+    manifest: OnnxManifest
+    num_samples: int
+    horizon: int
+    image_size: int
+    max_encode_batch: int | None = None
+
+    def _load_manifest(self, onnx_dir: str | Path) -> OnnxManifest:
+        adopt_manifest(self, OnnxManifest.load(onnx_dir))
+        return self.manifest
+
+    @abc.abstractmethod
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Run the encoder on checked pixels (B, 3, S, S) -> latents (B, D)."""
+
+    @abc.abstractmethod
+    def _costs(self, k: int, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Run the cost graph for k history frames on its checked, named inputs -> costs (N,)."""
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels (B, 3, S, S) float32 [ImageNet-normalised] -> latents (B, D)."""
+        size, most = self.image_size, self.max_encode_batch
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, size, size) or pixels.shape[0] < 1 \
+                or (most is not None and pixels.shape[0] > most):
+            limit = '' if most is None else f' with 1 <= B <= encoder_max_batch={most}'
+            raise ValueError(f'{self.name} encode expects pixels (B, 3, {size}, {size}){limit}, '
+                             f'got {tuple(pixels.shape)}')
+        return self._encode(pixels)
+
+    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
+        """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the exported shape."""
+        k, feeds = static_cost_feeds(self.name, candidates, context, self.num_samples, self.horizon,
+                                     self.latent_dim, self.block_dim, self.history)
+        return self._costs(k, feeds)
