@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from lewm_ros.model import LeWM
-from lewm_training.fit import BatchNormaliser, fit, recalibrate_batchnorm
+from lewm_training.fit import BatchNormaliser, fit
 from lewm_training.synthetic import SyntheticDots, SyntheticDotsConfig, tiny_model_config
 from lewm_training.train_config import TrainConfig
 from lewm_training.train_data import BatchOrder, load_training_data
+from lewm_training.train_eval import recalibrate_batchnorm
 from lewm_training.train_logging import CsvLog, embedding_stats
 from lewm_training.train_state import capture_rng, restore_rng
 

@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from lewm_training.sim_robot import SimRobot, SimConfig, SimLoop
+from lewm_training.sim_loop import SimLoop
+from lewm_training.sim_robot import SimConfig, SimRobot
 
 
 def test_config_rejects_bad_values_naming_the_parameter():

@@ -8,32 +8,8 @@ its start state and policy draws come from ``numpy.random.SeedSequence([seed, i]
 Interrupting (Ctrl-C, ``kill -9``) and re-running the same command resumes and
 yields the same dataset as one uninterrupted run.
 
-Dataset format (``format_version`` 1): a directory
-
-* ``manifest.json``: the collection settings (``format_version``, ``task``,
-  ``task_kwargs``, ``image_size``, ``dt`` [s], ``action_low``/``action_high``,
-  ``action_dim``, ``state_dim``, ``seed``, ``episodes``, ``steps``,
-  ``episodes_per_shard``, ``policy`` {kind, heuristic_frac, hold_prob,
-  smoothing, noise}); written atomically before any shard.
-* ``shard_NNNNNN.h5``: episodes ``[N * episodes_per_shard, (N + 1) *
-  episodes_per_shard)`` (the last shard may hold fewer). A shard is written
-  under a hidden temporary name and atomically renamed when complete, so every
-  ``shard_*.h5`` present is complete and readable, and a crash loses at most
-  the shards in progress. Datasets in a shard (frames of all its episodes
-  concatenated, each episode ``steps + 1`` frames):
-
-  - ``pixels``  (N, S, S, 3) uint8 RGB, chunks (1, S, S, 3), gzip level 4;
-  - ``actions`` (N, A) float32 raw units: ``actions[t]`` is the action applied
-    after observing ``pixels[t]``; the last frame of each episode has none
-    (its row is NaN);
-  - ``state``   (N, state_dim) float32 physical state at ``pixels[t]``;
-  - ``episode_starts`` (E + 1,) int64 frame offsets of the episodes;
-  - ``episode_ids`` (E,) int64 global episode indices;
-  - ``episode_policy`` (E,) uint8: 0 random walk, 1 heuristic.
-
-  Shard attributes: ``manifest`` (the JSON text) and, for tools that read one
-  file alone, ``format_version``, ``task``, ``image_size``, ``dt``,
-  ``action_low``, ``action_high``, ``seed``, ``policy``, ``heuristic_frac``.
+The dataset format (manifest, shard layout) is :mod:`lewm_training.dataset_format`; the manifest
+is the :class:`~lewm_training.dataset_format.DatasetInfo` of the collection settings.
 
 Read it with :func:`lewm_training.dataset.open_dataset`.
 """
@@ -56,18 +32,11 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from lewm_ros.validation import check_int, check_ints
+from lewm_training.dataset_format import MANIFEST_NAME, POLICY_CODES, DatasetInfo, shard_name
 from lewm_training.policies import POLICY_KINDS, PolicyConfig, make_policy
 
-FORMAT_VERSION = 1
-MANIFEST_NAME = 'manifest.json'
-SHARD_GLOB = 'shard_*.h5'
-POLICY_CODES = {'random': 0, 'heuristic': 1}
-
 log = logging.getLogger(__name__)
-
-
-def shard_name(index: int) -> str:
-    return f'shard_{index:06d}.h5'
 
 
 @dataclass(frozen=True)
@@ -93,42 +62,24 @@ class CollectConfig:
     task_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, low in (('episodes', 1), ('steps', 1), ('episodes_per_shard', 1), ('seed', 0)):
-            value = getattr(self, name)
-            if int(value) != value or value < low:
-                raise ValueError(f'{name}={value} is out of range; allowed: integer >= {low}')
-        if not 8 <= self.image_size <= 1024:
-            raise ValueError(f'image_size={self.image_size} is out of range; allowed: 8..1024')
-
-    @property
-    def num_shards(self) -> int:
-        return -(-self.episodes // self.episodes_per_shard)
+        check_ints('', self, ('episodes', 'steps', 'episodes_per_shard'), 1)
+        check_int('seed', self.seed, 0)
+        check_int('image_size', self.image_size, 8, 1024)
 
     def shard_episodes(self, shard: int) -> range:
         start = shard * self.episodes_per_shard
         return range(start, min(start + self.episodes_per_shard, self.episodes))
 
 
-def build_manifest(config: CollectConfig) -> dict:
-    """The manifest of ``config`` (needs one task instance for dt/action bounds)."""
+def build_info(config: CollectConfig) -> DatasetInfo:
+    """The manifest record of ``config`` (needs one task instance for dt, action bounds, state width)."""
     from lewm_training.tasks import make_task
     task = make_task(config.task, image_size=config.image_size, **config.task_kwargs)
-    return {
-        'format_version': FORMAT_VERSION,
-        'task': config.task,
-        'task_kwargs': dict(config.task_kwargs),
-        'image_size': config.image_size,
-        'dt': task.dt,
-        'action_low': task.action_low.tolist(),
-        'action_high': task.action_high.tolist(),
-        'action_dim': task.action_dim,
-        'state_dim': task.state_dim,
-        'seed': config.seed,
-        'episodes': config.episodes,
-        'steps': config.steps,
-        'episodes_per_shard': config.episodes_per_shard,
-        'policy': asdict(config.policy),
-    }
+    return DatasetInfo(task=config.task, task_kwargs=dict(config.task_kwargs), image_size=config.image_size,
+                       dt=task.dt, action_low=task.action_low, action_high=task.action_high,
+                       action_dim=task.action_dim, state_dim=task.state_dim, seed=config.seed,
+                       episodes=config.episodes, steps=config.steps, episodes_per_shard=config.episodes_per_shard,
+                       policy=asdict(config.policy))
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -149,12 +100,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def prepare_output(out: Path, manifest: dict) -> list[int]:
+def prepare_output(out: Path, info: DatasetInfo) -> list[int]:
     """Create/validate ``out``; return the shard indices still to collect.
 
     Raises ValueError when ``out`` holds a dataset collected with other settings.
     """
     out.mkdir(parents=True, exist_ok=True)
+    manifest = info.to_manifest()
     manifest_path = out / MANIFEST_NAME
     if manifest_path.exists():
         existing = json.loads(manifest_path.read_text())
@@ -168,8 +120,7 @@ def prepare_output(out: Path, manifest: dict) -> list[int]:
     for stale in out.glob('.*.tmp'):
         log.info('removing incomplete file %s', stale)
         stale.unlink(missing_ok=True)
-    num_shards = -(-manifest['episodes'] // manifest['episodes_per_shard'])
-    return [k for k in range(num_shards) if not (out / shard_name(k)).exists()]
+    return [k for k in range(info.num_shards) if not (out / shard_name(k)).exists()]
 
 
 def run_episode(task, config: CollectConfig, episode: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -191,7 +142,7 @@ def run_episode(task, config: CollectConfig, episode: int) -> tuple[np.ndarray, 
     return pixels, actions, state, kind
 
 
-def write_shard(out: Path, shard: int, config: CollectConfig, manifest: dict,
+def write_shard(out: Path, shard: int, config: CollectConfig, info: DatasetInfo,
                 progress: Callable[[int], None] | None = None) -> int:
     """Collect shard ``shard`` into ``out`` (temp file, then atomic rename); returns its episode count."""
     task = _task_cache(config)
@@ -199,7 +150,7 @@ def write_shard(out: Path, shard: int, config: CollectConfig, manifest: dict,
     final = out / shard_name(shard)
     tmp = out / f'.{final.name}.{os.getpid()}.tmp'
     try:
-        _write_shard_file(tmp, task, config, manifest, episodes, progress)
+        _write_shard_file(tmp, task, config, info, episodes, progress)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -210,7 +161,7 @@ def write_shard(out: Path, shard: int, config: CollectConfig, manifest: dict,
     return len(episodes)
 
 
-def _write_shard_file(tmp: Path, task, config: CollectConfig, manifest: dict, episodes: range,
+def _write_shard_file(tmp: Path, task, config: CollectConfig, info: DatasetInfo, episodes: range,
                       progress: Callable[[int], None] | None) -> None:
     frames_per_episode = config.steps + 1
     n = len(episodes) * frames_per_episode
@@ -231,6 +182,7 @@ def _write_shard_file(tmp: Path, task, config: CollectConfig, manifest: dict, ep
         f['episode_starts'] = np.arange(len(episodes) + 1, dtype=np.int64) * frames_per_episode
         f['episode_ids'] = np.asarray(episodes, dtype=np.int64)
         f['episode_policy'] = policies
+        manifest = info.to_manifest()
         f.attrs['manifest'] = json.dumps(manifest)
         for key in ('format_version', 'task', 'image_size', 'dt', 'seed'):
             f.attrs[key] = manifest[key]
@@ -268,17 +220,16 @@ def _init_worker(progress_queue: mp.Queue, parent_pid: int) -> None:
         os._exit(1)
 
 
-def _worker_shard(job: tuple[str, int, CollectConfig, dict]) -> int:
-    out, shard, config, manifest = job
-    return write_shard(Path(out), shard, config, manifest, progress=_PROGRESS.put)
+def _worker_shard(job: tuple[str, int, CollectConfig, DatasetInfo]) -> int:
+    out, shard, config, info = job
+    return write_shard(Path(out), shard, config, info, progress=_PROGRESS.put)
 
 
 def collect(config: CollectConfig, out: Path, workers: int = 2) -> Path:
     """Collect (or resume collecting) ``config`` into the directory ``out``; returns ``out``."""
-    if workers < 1:
-        raise ValueError(f'workers={workers} is out of range; allowed: >= 1')
-    manifest = build_manifest(config)
-    todo = prepare_output(out, manifest)
+    check_int('workers', workers, 1)
+    info = build_info(config)
+    todo = prepare_output(out, info)
     done_episodes = config.episodes - sum(len(config.shard_episodes(k)) for k in todo)
     log.info('%s: %d/%d episodes present, %d shards to collect with %d worker(s)',
              out, done_episodes, config.episodes, len(todo), workers)
@@ -286,13 +237,13 @@ def collect(config: CollectConfig, out: Path, workers: int = 2) -> Path:
               desc=f'collect {config.task}') as bar:
         if workers == 1 or len(todo) <= 1:
             for shard in todo:
-                write_shard(out, shard, config, manifest, progress=bar.update)
+                write_shard(out, shard, config, info, progress=bar.update)
             return out
         ctx = mp.get_context('spawn')
         progress_queue = ctx.Queue()
         with ctx.Pool(min(workers, len(todo)), initializer=_init_worker,
                       initargs=(progress_queue, os.getpid())) as pool:
-            result = pool.map_async(_worker_shard, [(str(out), k, config, manifest) for k in todo],
+            result = pool.map_async(_worker_shard, [(str(out), k, config, info) for k in todo],
                                     chunksize=1)
             while not result.ready():
                 try:

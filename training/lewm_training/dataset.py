@@ -1,4 +1,4 @@
-"""Read datasets written by ``lewm-train collect`` (format in :mod:`lewm_training.collect`).
+"""Read episode datasets (format in :mod:`lewm_training.dataset_format`, written by ``lewm-train collect``).
 
 * :func:`open_dataset` -> :class:`EpisodeDataset`: episodes of the complete
   shards present (works while a collection is still running or after a crash).
@@ -16,9 +16,7 @@ not cross processes); actions/state (small) are always in RAM.
 """
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,43 +24,10 @@ import h5py
 import numpy as np
 import torch
 
-from lewm_training.collect import FORMAT_VERSION, MANIFEST_NAME, SHARD_GLOB
+from lewm_ros.validation import check_int, check_number
+from lewm_training.dataset_format import SHARD_GLOB, read_manifest
 
 DEFAULT_MAX_RAM_BYTES = 4 << 30
-
-
-@dataclass(frozen=True)
-class DatasetMetadata:
-    """Collection settings of a dataset (the manifest).
-
-    dt: [s] per env step; action_low/high: (action_dim,) raw action bounds.
-    episodes: episodes requested at collection (may exceed those present).
-    """
-
-    task: str
-    task_kwargs: dict
-    image_size: int
-    dt: float
-    action_low: np.ndarray
-    action_high: np.ndarray
-    action_dim: int
-    state_dim: int
-    seed: int
-    episodes: int
-    steps: int
-    episodes_per_shard: int
-    policy: dict
-    format_version: int
-
-    @classmethod
-    def from_manifest(cls, manifest: dict) -> 'DatasetMetadata':
-        version = manifest.get('format_version')
-        if version != FORMAT_VERSION:
-            raise ValueError(f'format_version={version!r} is not supported; allowed: {FORMAT_VERSION}')
-        fields = dict(manifest)
-        fields['action_low'] = np.asarray(fields['action_low'], np.float64)
-        fields['action_high'] = np.asarray(fields['action_high'], np.float64)
-        return cls(**fields)
 
 
 class _Shard(NamedTuple):
@@ -79,7 +44,7 @@ class EpisodeDataset:
     dataset). Frames of episode ``ep`` are [0, lengths[ep]).
 
     Attributes:
-        metadata: :class:`DatasetMetadata`.
+        metadata: :class:`~lewm_training.dataset_format.DatasetInfo` (the manifest).
         episode_ids: (E,) int64 global episode indices.
         lengths: (E,) int64 frames per episode (steps + 1).
         policy: (E,) uint8 0 random walk, 1 heuristic.
@@ -91,10 +56,7 @@ class EpisodeDataset:
     def __init__(self, path: str | os.PathLike, in_memory: bool | None = None,
                  max_ram_bytes: int = DEFAULT_MAX_RAM_BYTES) -> None:
         self.path = Path(path)
-        manifest_path = self.path / MANIFEST_NAME
-        if not manifest_path.is_file():
-            raise ValueError(f'{self.path} is not a collected dataset: {MANIFEST_NAME} is missing')
-        self.metadata = DatasetMetadata.from_manifest(json.loads(manifest_path.read_text()))
+        self.metadata = read_manifest(self.path)
         shards, ids, starts, policy, actions, state = [], [], [], [], [], []
         first = 0
         for shard_path in sorted(self.path.glob(SHARD_GLOB)):
@@ -141,10 +103,6 @@ class EpisodeDataset:
 
     def __len__(self) -> int:
         return self.num_episodes
-
-    def frame_index(self, ep: int, frames: np.ndarray | int) -> np.ndarray | int:
-        """Dataset-wide frame index of frame(s) ``frames`` of episode ``ep``."""
-        return self.starts[ep] + frames
 
     def pixels(self, ep: int, frames: np.ndarray | slice | None = None) -> np.ndarray:
         """Pixels (F, S, S, 3) uint8 of episode ``ep`` (all frames, a slice or an index array)."""
@@ -207,6 +165,13 @@ class Window(NamedTuple):
     start: int
 
 
+def check_window_settings(history: int, num_preds: int, frameskip: int) -> None:
+    """Window settings of any window dataset: history / num_preds [frames] and frameskip [raw
+    steps per frame], each an integer >= 1 (ValueError naming the field otherwise)."""
+    for name, value in (('history', history), ('num_preds', num_preds), ('frameskip', frameskip)):
+        check_int(name, value, 1)
+
+
 class WindowDataset(torch.utils.data.Dataset):
     """All windows (every start frame) inside the chosen episodes, never crossing one.
 
@@ -217,9 +182,7 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def __init__(self, dataset: EpisodeDataset, history: int = 3, num_preds: int = 1,
                  frameskip: int = 5, episodes: np.ndarray | list[int] | None = None) -> None:
-        for name, value in (('history', history), ('num_preds', num_preds), ('frameskip', frameskip)):
-            if int(value) != value or value < 1:
-                raise ValueError(f'{name}={value} is out of range; allowed: integer >= 1')
+        check_window_settings(history, num_preds, frameskip)
         self.dataset = dataset
         self.history, self.num_preds, self.frameskip = int(history), int(num_preds), int(frameskip)
         self.num_frames = self.history + self.num_preds
@@ -255,10 +218,8 @@ def split_episodes(n_episodes: int, val_frac: float = 0.1, seed: int = 0) -> tup
 
     At least one validation episode when ``val_frac > 0`` and n_episodes >= 2.
     """
-    if n_episodes < 0:
-        raise ValueError(f'n_episodes={n_episodes} is out of range; allowed: >= 0')
-    if not 0.0 <= val_frac < 1.0:
-        raise ValueError(f'val_frac={val_frac} is out of range; allowed: [0, 1)')
+    check_int('n_episodes', n_episodes, 0)
+    check_number('val_frac', val_frac, 0.0, 1.0, exclusive_maximum=True)
     perm = np.random.default_rng(seed).permutation(n_episodes)
     n_val = int(round(val_frac * n_episodes))
     if val_frac > 0 and n_episodes >= 2:

@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lewm_ros.validation import check_ints, require
+from lewm_training.demo_report import EpisodeRecord, command_rate, plot_episodes, write_gif
+
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,20 +58,6 @@ def planner_settings(params_file: Path):
     section = next((v for k, v in sections.items() if k.split('/')[-1] in ('planner_node', '**')), {})
     planner = from_yaml_section({**section, 'model_dir': section.get('model_dir') or 'set-at-run-time'}).planner
     return planner.mpc_config(), planner.receding_blocks
-
-
-@dataclass
-class EpisodeRecord:
-    """One demo episode: success within budget, env steps used, distances [m], plan costs
-    (sim time [s], cost) and the frames kept for the GIF."""
-    index: int
-    success: bool = False
-    steps: int = 0
-    start_distance: float = float('nan')
-    final_distance: float = float('nan')
-    wall_s: float = 0.0
-    distances: list[tuple[float, float]] = field(default_factory=list)
-    costs: list[tuple[float, float]] = field(default_factory=list)
 
 
 class DemoObserver:
@@ -202,61 +191,6 @@ def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float
     return record
 
 
-def write_gif(frames: list[np.ndarray], path: Path, scale: int = 3, fps: int = 10) -> Path:
-    """Camera | goal side by side, upscaled (nearest) and labelled."""
-    import cv2
-    import imageio.v2 as imageio
-    out = []
-    for frame in frames:
-        big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-        half = big.shape[1] // 2
-        cv2.putText(big, 'camera', (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(big, 'goal', (half + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        big[:, half - 1:half + 1] = 0
-        out.append(big)
-    imageio.mimsave(path, out, duration=1.0 / fps, loop=0)
-    return path
-
-
-def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:
-    """Planning cost and distance to the goal over (sim) time, one line per episode."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for record in records:
-        color = 'tab:green' if record.success else 'tab:red'
-        if record.costs:
-            t0 = record.costs[0][0]
-            axes[0].plot([t - t0 for t, _ in record.costs], [c for _, c in record.costs], color=color, alpha=0.6)
-        if record.distances:
-            t0 = record.distances[0][0]
-            axes[1].plot([t - t0 for t, _ in record.distances], [d for _, d in record.distances], color=color,
-                         alpha=0.6)
-    axes[0].set_xlabel('time in episode [s]')
-    axes[0].set_ylabel('plan cost ||z_H - z_goal||^2')
-    axes[0].set_yscale('log')
-    axes[0].set_title('planning cost (green: reached goal, red: not)')
-    axes[1].set_xlabel('time in episode [s]')
-    axes[1].set_ylabel('distance to goal [m]')
-    axes[1].axhline(0.1, color='k', ls='--', lw=0.8, label='success radius')
-    axes[1].legend()
-    axes[1].set_title('distance to goal')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def command_rate(times: list[float]) -> tuple[float, float]:
-    """(mean rate [Hz], period std [ms]) of command arrival times within episodes."""
-    gaps = np.diff(np.asarray(times))
-    gaps = gaps[gaps < 1.0]  # drop the pauses between episodes
-    if gaps.size == 0:
-        return float('nan'), float('nan')
-    return float(1.0 / gaps.mean()), float(1e3 * gaps.std())
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model-dir', type=Path, default=None, help='model directory (default: the shipped '
                         'models/tworoom_compact)')
@@ -294,10 +228,9 @@ class DemoConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.budget < 1:
-            raise ValueError(f'episodes ({self.episodes}) and budget ({self.budget}) must be >= 1')
-        if not (Path(self.model_dir) / 'config.json').is_file():
-            raise ValueError(f'no model at {self.model_dir}: pass --model-dir (train one with lewm-train fit)')
+        check_ints('', self, ('episodes', 'budget'), 1)
+        require((Path(self.model_dir) / 'config.json').is_file(), 'model_dir', str(self.model_dir),
+                'a model directory with config.json (train one with lewm-train fit)')
 
 
 def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:

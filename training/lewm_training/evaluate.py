@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lewm_ros.validation import check_ints
 from lewm_training.policies import RandomWalkPolicy
 from lewm_training.tasks import make_task
 
@@ -61,9 +62,7 @@ class EvalConfig:
     receding_blocks: int = 1
 
     def __post_init__(self) -> None:
-        for name in ('episodes', 'goal_offset', 'budget', 'receding_blocks'):
-            if getattr(self, name) < 1:
-                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        check_ints('', self, ('episodes', 'goal_offset', 'budget', 'receding_blocks'), 1)
 
 
 def episodes_from_dataset(data: str | Path, cfg: EvalConfig) -> list[EpisodeSpec]:

@@ -26,22 +26,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
 
-from lewm_ros.model import LeWM, LeWMConfig, ModelMetadata, count_parameters, preset, save_model_dir
+from lewm_ros.model import LeWM, LeWMConfig, count_parameters, preset, save_model_dir
 from lewm_training.distributed import DistContext, convert_batchnorm, init_distributed, mean_over_ranks
 from lewm_training.loss import lewm_loss
 from lewm_training.sigreg import SIGReg
 from lewm_training.train_config import TrainConfig
-from lewm_training.train_data import (BatchNormaliser, BatchOrder, DataInfo, TrainData, batch_stream,
-                                      collate_windows, load_training_data)
+from lewm_training.train_data import BatchNormaliser, BatchOrder, TrainData, batch_stream, load_training_data
+from lewm_training.train_eval import autocast, build_metadata, evaluate, recalibrate_batchnorm
 from lewm_training.train_logging import (TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, EmbeddingStats, Progress,
                                          TensorBoard, embedding_stats, format_duration)
 from lewm_training.train_state import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 
 LOG = logging.getLogger(__name__)
 MODEL_DIR = 'model'
-VAL_SIGREG_SEED_OFFSET = 7919
 
 
 @dataclass(frozen=True)
@@ -82,82 +80,6 @@ def image_size_of(cfg: TrainConfig) -> int:
     return preset(cfg.preset).encoder.image_size
 
 
-def unwrap(model: nn.Module) -> LeWM:
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-# ----- BatchNorm recalibration, validation, export ----------------------------------------------
-def recalibrate_batchnorm(model: LeWM, data: torch.utils.data.Dataset, normaliser: BatchNormaliser,
-                          windows: int, batch_size: int, seed: int, num_workers: int = 0) -> LeWM:
-    """Replace every BatchNorm's running statistics by the exact average over ``windows`` train
-    windows (momentum=None cumulative averaging), everything else in eval mode, no gradient.
-
-    The running statistics kept during training are an EMA of batches seen by a moving network;
-    LEWM.md reports 8x lower prediction error after this step. Returns ``model`` in eval mode.
-    """
-    if windows == 0:
-        return model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    chosen = torch.randperm(len(data), generator=generator)[:windows].tolist()
-    loader = DataLoader(Subset(data, chosen), batch_size=batch_size, num_workers=num_workers,
-                        collate_fn=collate_windows, generator=generator)
-    model.eval()
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-        m.train()
-    with torch.no_grad():
-        for pixels, actions in loader:
-            model(*normaliser(pixels, actions))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    return model.eval()
-
-
-def evaluate(model: LeWM, data: torch.utils.data.Dataset, normaliser: BatchNormaliser, cfg: TrainConfig,
-             batch_size: int, device: torch.device) -> dict[str, float]:
-    """Mean loss terms over up to ``cfg.val_batches`` batches of evenly spaced val windows (eval
-    mode, fixed SIGReg directions so successive validations compare)."""
-    count = min(len(data), cfg.val_batches * batch_size)
-    chosen = np.linspace(0, len(data) - 1, count).round().astype(int).tolist()
-    loader = DataLoader(Subset(data, chosen), batch_size=batch_size, collate_fn=collate_windows,
-                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
-    sigreg = SIGReg(knots=cfg.sigreg_knots, num_proj=cfg.sigreg_proj,
-                    seed=cfg.seed + VAL_SIGREG_SEED_OFFSET).to(device)
-    totals = torch.zeros(3, dtype=torch.float64)
-    embs = []
-    model.eval()
-    with torch.no_grad(), autocast(device, cfg.amp):
-        for pixels, actions in loader:
-            terms = lewm_loss(model, *normaliser(pixels, actions), sigreg, cfg.lam)
-            totals += torch.stack([terms.total, terms.pred, terms.sigreg]).double().cpu() * len(pixels)
-            embs.append(terms.emb.float())
-    loss, pred, sig = (totals / count).tolist()
-    return {'val_loss': loss, 'val_pred': pred, 'val_sigreg': sig,
-            'val_emb_rank': embedding_stats(torch.cat(embs)).effective_rank}
-
-
-def build_metadata(cfg: TrainConfig, info: DataInfo, step: int, elapsed_s: float, command: str,
-                   val: dict[str, float]) -> ModelMetadata:
-    return ModelMetadata(
-        action_dim=info.action_dim, frameskip=cfg.frameskip, history=cfg.history, image_size=info.image_size,
-        action_mean=list(info.action_mean), action_std=list(info.action_std),
-        action_low=list(info.action_low), action_high=list(info.action_high), task=info.task,
-        preset=f'custom:{Path(cfg.model_config).name}' if cfg.model_config else cfg.preset,
-        extra={'training_command': command, 'data': cfg.data, 'train_episodes': info.train_episodes,
-               'train_windows': info.train_windows, 'val_episodes': info.val_episodes, 'dt': info.dt,
-               'steps': step, 'batch_size': cfg.batch_size, 'lr': cfg.lr, 'lam': cfg.lam,
-               'wall_time_s': round(elapsed_s, 1), 'bn_recalibrated_windows': cfg.bn_recal_windows,
-               **{k: round(v, 6) for k, v in val.items()}})
-
-
-def autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp``; a disabled context on CPU."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == 'cuda')
-
-
 # ----- the run -----------------------------------------------------------------------------
 class Trainer:
     """One rank's training state and loop; see :func:`fit`."""
@@ -172,7 +94,7 @@ class Trainer:
         self.data: TrainData = load_training_data(cfg.data, cfg.history, cfg.frameskip, cfg.val_frac,
                                                   cfg.split_seed, image_size_of(cfg))
         self.info = self.data.info
-        self.config = model_config(cfg, self.info.action_dim)
+        self.config = model_config(cfg, self.info.dataset.action_dim)
         torch.manual_seed(cfg.seed)                       # identical initial weights on every rank
         self.model = LeWM(self.config).to(ctx.device)
         self.normaliser = BatchNormaliser(self.info.action_mean, self.info.action_std, ctx.device)
@@ -192,8 +114,9 @@ class Trainer:
             self.net = DistributedDataParallel(
                 self.model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
         LOG.info('model %s: %.2fM parameters, latent D=%d; %d steps at global batch %d (%d per rank x %d), '
-                 'lr %.2g, warm-up %d', self.info.task, count_parameters(self.model) / 1e6, self.config.latent_dim,
-                 cfg.steps, cfg.batch_size, self.rank_batch, ctx.world_size, cfg.lr, cfg.warmup_steps)
+                 'lr %.2g, warm-up %d', self.info.dataset.task, count_parameters(self.model) / 1e6,
+                 self.config.latent_dim, cfg.steps, cfg.batch_size, self.rank_batch, ctx.world_size, cfg.lr,
+                 cfg.warmup_steps)
 
     def _resume(self) -> None:
         state = load_checkpoint(self.out)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lewm_ros.validation import check_choice, check_number
 from lewm_training.tasks.base import MujocoTask
 
 POLICY_KINDS = ('random', 'heuristic', 'mix')
@@ -36,16 +37,11 @@ class PolicyConfig:
     noise: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.kind not in POLICY_KINDS:
-            raise ValueError(f'policy kind={self.kind!r}; allowed: {POLICY_KINDS}')
-        if not 0.0 <= self.heuristic_frac <= 1.0:
-            raise ValueError(f'heuristic_frac={self.heuristic_frac}; allowed: [0, 1]')
-        if not 0.0 <= self.hold_prob < 1.0:
-            raise ValueError(f'hold_prob={self.hold_prob}; allowed: [0, 1)')
-        if not 0.0 <= self.smoothing < 1.0:
-            raise ValueError(f'smoothing={self.smoothing}; allowed: [0, 1)')
-        if not 0.0 <= self.noise <= 10.0:
-            raise ValueError(f'noise={self.noise}; allowed: [0, 10]')
+        check_choice('kind', self.kind, POLICY_KINDS)
+        check_number('heuristic_frac', self.heuristic_frac, 0.0, 1.0)
+        check_number('hold_prob', self.hold_prob, 0.0, 1.0, exclusive_maximum=True)
+        check_number('smoothing', self.smoothing, 0.0, 1.0, exclusive_maximum=True)
+        check_number('noise', self.noise, 0.0, 10.0)
 
 
 class RandomWalkPolicy:

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lewm_ros.model import LeWM, load_model, normalize_images
+from lewm_ros.model import LeWM, load_model
+from lewm_ros.validation import check_ints, check_number, check_positive
+from lewm_training.latents import encode_frames, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +41,6 @@ def state_names(task: str, state_dim: int) -> list[str]:
     if names is None or len(names) != state_dim:
         return [f'state_{i}' for i in range(state_dim)]
     return list(names)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; anything else is passed to torch."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device={name!r} was asked for but CUDA is not available')
-    return device
-
-
-@torch.inference_mode()
-def encode_frames(model: LeWM, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """uint8 frames (N, S, S, 3) -> latents (N, D) float32 (model in eval mode, on its device)."""
-    if pixels.ndim != 4 or pixels.shape[-1] != 3:
-        raise ValueError(f'expected frames (N, S, S, 3), got {pixels.shape}')
-    size = model.config.encoder.image_size
-    if pixels.shape[1:3] != (size, size):
-        raise ValueError(f'frames are {pixels.shape[1]}x{pixels.shape[2]} px but the model takes {size}x{size}')
-    device = next(model.parameters()).device
-    out = [model.encode(normalize_images(torch.from_numpy(pixels[i:i + batch_size]).to(device))).float().cpu()
-           for i in range(0, len(pixels), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
 
 
 # ----- probes ---------------------------------------------------------------
@@ -99,8 +77,8 @@ def fit_ridge(z: np.ndarray, y: np.ndarray, alpha: float | None = None,
         raise ValueError(f'expected z (N, D) and y (N, Q) with the same N, got {z.shape} and {y.shape}')
     if len(z) < 2:
         raise ValueError(f'ridge probe needs at least 2 samples, got {len(z)}')
-    if alpha is not None and alpha < 0:
-        raise ValueError(f'ridge alpha={alpha} is out of range; allowed: >= 0')
+    if alpha is not None:
+        check_number('alpha', alpha, 0.0)
     n = len(z)
     z_mean, z_std = z.mean(axis=0), np.maximum(z.std(axis=0), 1e-8)
     y_mean = y.mean(axis=0)
@@ -141,13 +119,9 @@ class MLPProbeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ('hidden', 'epochs', 'batch_size'):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f'mlp.{name}={getattr(self, name)} is out of range; allowed: integer >= 1')
-        if not self.lr > 0:
-            raise ValueError(f'mlp.lr={self.lr} is out of range; allowed: > 0')
-        if self.weight_decay < 0:
-            raise ValueError(f'mlp.weight_decay={self.weight_decay} is out of range; allowed: >= 0')
+        check_ints('mlp.', self, ('hidden', 'epochs', 'batch_size'), 1)
+        check_positive('mlp.lr', self.lr)
+        check_number('mlp.weight_decay', self.weight_decay, 0.0)
 
 
 class MLPProbe:
@@ -238,13 +212,10 @@ class ProbeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.val_frac < 1.0:
-            raise ValueError(f'val_frac={self.val_frac} is out of range; allowed: (0, 1)')
-        for name in ('frame_stride', 'max_frames', 'batch_size'):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f'{name}={getattr(self, name)} is out of range; allowed: integer >= 1')
-        if self.ridge_alpha is not None and self.ridge_alpha < 0:
-            raise ValueError(f'ridge_alpha={self.ridge_alpha} is out of range; allowed: >= 0')
+        check_number('val_frac', self.val_frac, 0.0, 1.0, exclusive_minimum=True, exclusive_maximum=True)
+        check_ints('', self, ('frame_stride', 'max_frames', 'batch_size'), 1)
+        if self.ridge_alpha is not None:
+            check_number('ridge_alpha', self.ridge_alpha, 0.0)
 
 
 def gather_frames(dataset, episodes: np.ndarray, stride: int, max_frames: int,

@@ -34,7 +34,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from lewm_training.sim_robot import SIM_PARAMS, Episode, Frame, SimRobot, SimConfig, SimLoop
+from lewm_training.sim_loop import SimLoop
+from lewm_training.sim_robot import SIM_PARAMS, Episode, Frame, SimConfig, SimRobot
 
 LOG = logging.getLogger(__name__)
 

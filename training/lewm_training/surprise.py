@@ -32,7 +32,8 @@ import torch
 from scipy import stats
 
 from lewm_ros.model import LeWM, ModelMetadata, load_model_dir
-from lewm_training.probe import encode_frames, resolve_device
+from lewm_ros.validation import check_int, check_ints
+from lewm_training.latents import encode_frames, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,8 @@ class SurpriseConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        for name in ('episodes', 'steps'):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f'{name}={getattr(self, name)} is out of range; allowed: integer >= 1')
-        if self.seed < 0:
-            raise ValueError(f'seed={self.seed} is out of range; allowed: >= 0')
+        check_ints('', self, ('episodes', 'steps'), 1)
+        check_int('seed', self.seed, 0)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from lewm_ros.model.config import ActionEncoderConfig, EncoderConfig, LeWMConfig, PredictorConfig, ProjectorConfig
-from lewm_training.dataset import Window
+from lewm_ros.validation import check_int, check_ints, check_number, check_positive
+from lewm_training.dataset import Window, check_window_settings
+from lewm_training.dataset_format import DatasetInfo
 
 SPEC_PREFIX = 'synthetic'
 
@@ -45,14 +47,12 @@ class SyntheticDotsConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, low in (('episodes', 1), ('length', 1), ('image_size', 8), ('hold_max', 1)):
-            if getattr(self, name) < low:
-                raise ValueError(f'synthetic.{name} must be >= {low}, got {getattr(self, name)!r}')
-        for name in ('dt', 'speed'):
-            if not getattr(self, name) > 0:
-                raise ValueError(f'synthetic.{name} must be > 0, got {getattr(self, name)!r}')
-        if not 0 < self.radius < 0.5:
-            raise ValueError(f'synthetic.radius must be in (0, 0.5), got {self.radius!r}')
+        check_ints('synthetic.', self, ('episodes', 'length', 'hold_max'), 1)
+        check_int('synthetic.image_size', self.image_size, 8)
+        check_int('synthetic.seed', self.seed, 0)
+        check_positive('synthetic.dt', self.dt)
+        check_positive('synthetic.speed', self.speed)
+        check_number('synthetic.radius', self.radius, 0.0, 0.5, exclusive_minimum=True, exclusive_maximum=True)
 
 
 def parse_spec(spec: str, image_size: int) -> SyntheticDotsConfig:
@@ -74,18 +74,6 @@ def is_synthetic_spec(spec: str) -> bool:
     return spec == SPEC_PREFIX or spec.startswith(SPEC_PREFIX + ':')
 
 
-@dataclass(frozen=True)
-class SyntheticMetadata:
-    """Same fields as the HDF5 dataset's metadata: task, image_size [px], action_dim, dt [s],
-    action_low / action_high (action_dim,) [raw units]."""
-    task: str
-    image_size: int
-    action_dim: int
-    dt: float
-    action_low: tuple[float, ...]
-    action_high: tuple[float, ...]
-
-
 class SyntheticDots:
     """All episodes, generated eagerly in memory.
 
@@ -95,8 +83,9 @@ class SyntheticDots:
 
     def __init__(self, config: SyntheticDotsConfig) -> None:
         self.config = config
-        self.metadata = SyntheticMetadata(task='synthetic_dots', image_size=config.image_size, action_dim=2,
-                                          dt=config.dt, action_low=(-1.0, -1.0), action_high=(1.0, 1.0))
+        self.metadata = DatasetInfo(task='synthetic_dots', image_size=config.image_size, dt=config.dt,
+                                    action_low=(-1.0, -1.0), action_high=(1.0, 1.0), action_dim=2, state_dim=2,
+                                    episodes=config.episodes, steps=config.length, seed=config.seed)
         rng = np.random.default_rng(config.seed)
         self.actions = [self._commands(rng) for _ in range(config.episodes)]
         self.states = [self._rollout(rng.uniform(0.2, 0.8, size=2), acts) for acts in self.actions]
@@ -156,9 +145,7 @@ class SyntheticWindows(Dataset):
 
     def __init__(self, data: SyntheticDots, history: int, frameskip: int, episodes: list[int] | None,
                  num_preds: int = 1) -> None:
-        if history < 1 or frameskip < 1 or num_preds < 1:
-            raise ValueError(f'history, frameskip and num_preds must be >= 1, got {history}, {frameskip}, '
-                             f'{num_preds}')
+        check_window_settings(history, num_preds, frameskip)
         self.data = data
         self.frames = history + num_preds
         self.frameskip = frameskip

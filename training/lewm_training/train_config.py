@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lewm_ros.jsonio import read_json, write_json
+from lewm_ros.validation import check_choice, check_number, check_positive, require
 
 CONFIG_FILE = 'train_config.json'
 DEFAULT_LR = {'paper': 5e-5, 'compact': 5e-4}
@@ -96,29 +97,26 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the field, its value and the allowed range."""
-        if not self.data:
-            raise ValueError('data must name a dataset directory or "synthetic[:...]"')
-        if not self.out:
-            raise ValueError('out must name a run directory')
+        require(bool(self.data), 'data', self.data, 'a dataset directory or "synthetic[:...]"')
+        require(bool(self.out), 'out', self.out, 'a run directory')
         if self.preset not in DEFAULT_LR:
             raise ValueError(f'preset={self.preset!r} is not allowed; choose one of {sorted(DEFAULT_LR)}')
-        if self.device not in ('auto', 'cpu', 'cuda'):
-            raise ValueError(f"device={self.device!r} is not allowed; choose 'auto', 'cpu' or 'cuda'")
+        check_choice('device', self.device, ('auto', 'cpu', 'cuda'))
         for name in ('steps', 'batch_size', 'history', 'frameskip', 'log_every', 'val_every', 'checkpoint_every',
                      'val_batches', 'sigreg_proj'):
-            _check(name, getattr(self, name), '>= 1', getattr(self, name) >= 1)
+            require(getattr(self, name) >= 1, name, getattr(self, name), '>= 1')
         for name in ('num_workers', 'threads', 'bn_recal_windows', 'warmup_steps'):
-            _check(name, getattr(self, name), '>= 0', getattr(self, name) >= 0)
-        _check('warmup_steps', self.warmup_steps, f'<= steps ({self.steps})', self.warmup_steps <= self.steps)
-        _check('sigreg_knots', self.sigreg_knots, '>= 2', self.sigreg_knots >= 2)
-        _check('lr', self.lr, '(0, 1]', 0 < self.lr <= 1 and math.isfinite(self.lr))
-        _check('weight_decay', self.weight_decay, '[0, 1)', 0 <= self.weight_decay < 1)
-        _check('min_lr_frac', self.min_lr_frac, '[0, 1]', 0 <= self.min_lr_frac <= 1)
-        _check('grad_clip', self.grad_clip, '> 0', self.grad_clip > 0)
-        _check('lam', self.lam, '[0, 10]', 0 <= self.lam <= 10)
-        _check('val_frac', self.val_frac, '[0, 1)', 0 <= self.val_frac < 1)
-        _check('rank_warn_frac', self.rank_warn_frac, '[0, 1]', 0 <= self.rank_warn_frac <= 1)
-        _check('std_warn', self.std_warn, '>= 0', self.std_warn >= 0)
+            require(getattr(self, name) >= 0, name, getattr(self, name), '>= 0')
+        require(self.warmup_steps <= self.steps, 'warmup_steps', self.warmup_steps, f'<= steps ({self.steps})')
+        require(self.sigreg_knots >= 2, 'sigreg_knots', self.sigreg_knots, '>= 2')
+        check_number('lr', self.lr, 0.0, 1.0, exclusive_minimum=True)
+        check_number('weight_decay', self.weight_decay, 0.0, 1.0, exclusive_maximum=True)
+        check_number('min_lr_frac', self.min_lr_frac, 0.0, 1.0)
+        check_positive('grad_clip', self.grad_clip)
+        check_number('lam', self.lam, 0.0, 10.0)
+        require(0 <= self.val_frac < 1, 'val_frac', self.val_frac, '[0, 1)')
+        check_number('rank_warn_frac', self.rank_warn_frac, 0.0, 1.0)
+        check_number('std_warn', self.std_warn, 0.0)
 
     # ----- schedule ------------------------------------------------------------------------
     def lr_factor(self, step: int) -> float:
@@ -155,7 +153,3 @@ class TrainConfig:
                 for f in dataclasses.fields(self)
                 if f.name not in RESUME_MUTABLE and getattr(saved, f.name) != getattr(self, f.name)]
 
-
-def _check(name: str, value: Any, allowed: str, ok: bool) -> None:
-    if not ok:
-        raise ValueError(f'{name}={value!r} is out of range; allowed: {allowed}')

@@ -19,24 +19,21 @@ from torch.utils.data import DataLoader, Dataset
 from lewm_ros.model import normalize_images
 from lewm_training import dataset as episode_data
 from lewm_training import synthetic
+from lewm_training.dataset_format import DatasetInfo
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DataInfo:
-    """What the model metadata needs from the data.
+class SplitInfo:
+    """The train/val split of one dataset, as the model metadata needs it.
 
-    task; image_size [px]; action_dim A; dt [s per raw step]; action_low / action_high (A,)
-    [raw units]; action_mean / action_std (A,) [raw units] over the TRAIN episodes;
+    dataset: the data's :class:`~lewm_training.dataset_format.DatasetInfo` (task, image_size
+    [px], action_dim A, dt [s per raw step], action bounds (A,) [raw units], ...);
+    action_mean / action_std: (A,) [raw units] over the TRAIN episodes (std floored at 1e-6);
     train_episodes / val_episodes: episode counts; train_windows / val_windows: window counts.
     """
-    task: str
-    image_size: int
-    action_dim: int
-    dt: float
-    action_low: tuple[float, ...]
-    action_high: tuple[float, ...]
+    dataset: DatasetInfo
     action_mean: tuple[float, ...]
     action_std: tuple[float, ...]
     train_episodes: int
@@ -50,7 +47,7 @@ class TrainData:
     """train / val: window datasets (val None when the split has no val episode)."""
     train: Dataset
     val: Dataset | None
-    info: DataInfo
+    info: SplitInfo
 
 
 def load_training_data(spec: str, history: int, frameskip: int, val_frac: float, split_seed: int,
@@ -83,14 +80,11 @@ def load_training_data(spec: str, history: int, frameskip: int, val_frac: float,
     else:
         mean, std = episode_data.action_stats(source, train_eps)
     std = np.maximum(np.asarray(std, np.float64), 1e-6)
-    info = DataInfo(task=str(meta.task), image_size=int(meta.image_size), action_dim=int(meta.action_dim),
-                    dt=float(meta.dt), action_low=tuple(float(v) for v in meta.action_low),
-                    action_high=tuple(float(v) for v in meta.action_high),
-                    action_mean=tuple(float(v) for v in mean), action_std=tuple(float(v) for v in std),
-                    train_episodes=len(train_eps), val_episodes=len(val_eps), train_windows=len(train),
-                    val_windows=0 if val is None else len(val))
+    info = SplitInfo(dataset=meta, action_mean=tuple(float(v) for v in mean),
+                     action_std=tuple(float(v) for v in std), train_episodes=len(train_eps),
+                     val_episodes=len(val_eps), train_windows=len(train), val_windows=0 if val is None else len(val))
     LOG.info('data %s: %d train episodes (%d windows), %d val episodes (%d windows), task %s', spec,
-             info.train_episodes, info.train_windows, info.val_episodes, info.val_windows, info.task)
+             info.train_episodes, info.train_windows, info.val_episodes, info.val_windows, meta.task)
     return TrainData(train=train, val=val, info=info)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from lewm_ros.validation import check_int
+
 VISUAL_QUALITY = '<quality offsamples="0" shadowsize="0"/>'
 """Required in every task's ``<visual>``: without it a CPU (llvmpipe) frame costs ~21 ms."""
 
@@ -47,10 +49,8 @@ class MujocoTask(abc.ABC):
 
     def __init__(self, xml: str, image_size: int, seed: int | None, n_substeps: int,
                  action_low: np.ndarray, action_high: np.ndarray, state_dim: int) -> None:
-        if not 8 <= int(image_size) <= 1024:
-            raise ValueError(f'image_size={image_size} is out of range; allowed: 8..1024')
-        if n_substeps < 1:
-            raise ValueError(f'n_substeps={n_substeps} must be >= 1')
+        check_int('image_size', int(image_size), 8, 1024)
+        check_int('n_substeps', n_substeps, 1)
         self.image_size = int(image_size)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, self.image_size)
@@ -88,8 +88,9 @@ class MujocoTask(abc.ABC):
         """Task distance between two states (unit documented by the task)."""
 
     @abc.abstractmethod
-    def teleport(self, rng: np.random.Generator) -> None:
-        """Perturbation: move the agent to a random free configuration (live simulation)."""
+    def sample_agent_qpos(self, rng: np.random.Generator) -> np.ndarray:
+        """A random free agent configuration: the first k entries of ``qpos`` (k,) (e.g. a
+        position [m] or joint angles [rad])."""
 
     @abc.abstractmethod
     def heuristic_action(self, goal_state: np.ndarray, rng: np.random.Generator,
@@ -180,6 +181,14 @@ class MujocoTask(abc.ABC):
     def is_success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
         """``distance(state, goal_state) < success_threshold``."""
         return bool(self.distance(state, goal_state) < self.success_threshold)
+
+    def teleport(self, rng: np.random.Generator) -> None:
+        """Perturbation: move the agent to a random free configuration (:meth:`sample_agent_qpos`)
+        at rest, in the live simulation."""
+        qpos = self.sample_agent_qpos(rng)
+        self.data.qpos[:len(qpos)] = qpos
+        self.data.qvel[:len(qpos)] = 0.0
+        mujoco.mj_forward(self.model, self.data)
 
     def recolor(self, rng: np.random.Generator) -> None:
         """Perturbation: give the agent a new random saturated colour (live simulation)."""

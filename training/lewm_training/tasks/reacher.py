@@ -32,6 +32,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from lewm_ros.validation import check_number
 from lewm_training.tasks.base import VISUAL_QUALITY, MujocoTask
 
 UPPER_ARM = 0.12
@@ -103,8 +104,7 @@ class ReacherTask(MujocoTask):
 
     def __init__(self, image_size: int = 64, seed: int | None = None,
                  target_size: float = 0.05, n_substeps: int = 1) -> None:
-        if not 0.005 <= target_size <= 0.1:
-            raise ValueError(f'target_size={target_size} is out of range; allowed: [0.005, 0.1] m')
+        check_number('target_size', target_size, 0.005, 0.1)   # [m]
         self.target_size = float(target_size)
         xml = _XML.format(
             quality=VISUAL_QUALITY, fovy=2 * (ARENA_HALF + 0.02), half=ARENA_HALF,
@@ -136,12 +136,12 @@ class ReacherTask(MujocoTask):
     def _apply_action(self, action: np.ndarray) -> None:
         self.data.ctrl[:2] = action
 
-    def sample_arm(self, rng: np.random.Generator) -> np.ndarray:
+    def sample_agent_qpos(self, rng: np.random.Generator) -> np.ndarray:
         """Random joint angles (2,) [rad]: shoulder U(-pi, pi), wrist within its limits."""
         return np.array([rng.uniform(-np.pi, np.pi), rng.uniform(-WRIST_LIMIT, WRIST_LIMIT)])
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
-        arm = self.sample_arm(rng)
+        arm = self.sample_agent_qpos(rng)
         angle = rng.uniform(0.0, 2 * np.pi)
         radius = rng.uniform(0.05, 0.20)
         target = radius * np.array([np.cos(angle), np.sin(angle)])
@@ -162,11 +162,6 @@ class ReacherTask(MujocoTask):
         """Control Suite success: fingertip within target + finger radius of the target."""
         tip_to_target = np.linalg.norm(self.fingertip(state) - np.asarray(state[4:6], np.float64))
         return bool(tip_to_target < self.success_threshold)
-
-    def teleport(self, rng: np.random.Generator) -> None:
-        self.data.qpos[:2] = self.sample_arm(rng)
-        self.data.qvel[:2] = 0.0
-        mujoco.mj_forward(self.model, self.data)
 
     def heuristic_action(self, goal_state: np.ndarray, rng: np.random.Generator,
                          noise: float) -> np.ndarray:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from lewm_ros.validation import check_number
 from lewm_training.tasks.base import VISUAL_QUALITY, MujocoTask
 
 HALF_SIZE = 1.0
@@ -89,8 +90,7 @@ class TwoRoomTask(MujocoTask):
 
     def __init__(self, image_size: int = 64, seed: int | None = None,
                  max_speed: float = 0.4, n_substeps: int = 10) -> None:
-        if not 0.0 < max_speed <= 5.0:
-            raise ValueError(f'max_speed={max_speed} is out of range; allowed: (0, 5] m/s')
+        check_number('max_speed', max_speed, 0.0, 5.0, exclusive_minimum=True)   # [m/s]
         self.max_speed = float(max_speed)
         outer = HALF_SIZE + 2 * WALL_HALF
         div_half = (HALF_SIZE - DOOR_HALF) / 2
@@ -121,7 +121,7 @@ class TwoRoomTask(MujocoTask):
     def _apply_action(self, action: np.ndarray) -> None:
         self.data.ctrl[:2] = action * self.max_speed
 
-    def sample_position(self, rng: np.random.Generator) -> np.ndarray:
+    def sample_agent_qpos(self, rng: np.random.Generator) -> np.ndarray:
         """Uniform free position inside either room (never in the door), (2,) [m]."""
         lim = HALF_SIZE - AGENT_RADIUS - _MARGIN
         while True:
@@ -130,16 +130,11 @@ class TwoRoomTask(MujocoTask):
                 return pos
 
     def sample_state(self, rng: np.random.Generator) -> np.ndarray:
-        return np.concatenate([self.sample_position(rng), np.zeros(2)]).astype(np.float32)
+        return np.concatenate([self.sample_agent_qpos(rng), np.zeros(2)]).astype(np.float32)
 
     def distance(self, state: np.ndarray, goal_state: np.ndarray) -> float:
         """Euclidean distance between the agent positions [m]."""
         return float(np.linalg.norm(np.asarray(state[:2], np.float64) - np.asarray(goal_state[:2], np.float64)))
-
-    def teleport(self, rng: np.random.Generator) -> None:
-        self.data.qpos[:2] = self.sample_position(rng)
-        self.data.qvel[:2] = 0.0
-        mujoco.mj_forward(self.model, self.data)
 
     def heuristic_action(self, goal_state: np.ndarray, rng: np.random.Generator,
                          noise: float) -> np.ndarray:
