@@ -2,6 +2,7 @@
 reads whose errors name the file."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -28,3 +29,12 @@ def read_json(path: str | Path, what: str, parse: Callable[[Any], T],
         return parse(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise error(f'cannot read {what} {path}: {exc}') from exc
+
+
+def check_known_keys(what: str, data: dict[str, Any], kind: type) -> None:
+    """Raise ValueError('{what} has unknown key(s) [...]; allowed: [...]') when ``data`` has keys
+    that are not fields of the dataclass ``kind`` (an unknown key is a typo, never ignored)."""
+    allowed = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f'{what} has unknown key(s) {unknown}; allowed: {sorted(allowed)}')

@@ -32,3 +32,12 @@ def test_shortened_paper_budget_is_labelled_extrapolated():
     budget = paper_budget(3)
     assert (budget.samples, budget.iterations, budget.horizon, budget.timed_iterations) == (300, 30, 5, 3)
     assert budget.extrapolated and not paper_budget().extrapolated
+
+
+def test_cost_terms_reach_the_report(tmp_path):
+    out = tmp_path / 'bench.json'
+    assert main(['--quick', '--threads', '1', '--backend', 'torch', '--no-naive', '--cost', 'stage=0.5',
+                 '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['cost'] == {'terminal_weight': 1.0, 'stage_weight': 0.5, 'action_weight': 0.0,
+                              'smoothness_weight': 0.0}

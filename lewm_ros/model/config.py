@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lewm_ros.jsonio import check_known_keys
 from lewm_ros.validation import check_choice, check_ints, check_number
 #: ViT sizes as in HuggingFace / timm naming: (hidden, layers, heads, mlp).
 VIT_SIZES: dict[str, tuple[int, int, int, int]] = {
@@ -233,10 +234,7 @@ def _projector_from_reference(data: dict[str, Any], name: str) -> ProjectorConfi
 
 def _section(data: dict[str, Any], name: str, kind: type) -> dict[str, Any]:
     section = {k: v for k, v in dict(data[name]).items() if not k.startswith('_')}
-    allowed = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(section) - allowed)
-    if unknown:
-        raise ValueError(f'config section {name!r} has unknown key(s) {unknown}; allowed: {sorted(allowed)}')
+    check_known_keys(f'config section {name!r}', section, kind)
     return section
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lewm_ros.jsonio import read_json, write_json
+from lewm_ros.jsonio import check_known_keys, read_json, write_json
 from lewm_ros.validation import check_ints, require
 
 METADATA_FILE = 'lewm_meta.json'
@@ -75,10 +75,7 @@ class ModelMetadata:
         version = data.pop('format_version', FORMAT_VERSION)
         if version > FORMAT_VERSION:
             raise ValueError(f'metadata format_version {version} is newer than supported ({FORMAT_VERSION})')
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f'metadata has unknown key(s) {unknown}; allowed: {sorted(allowed)}')
+        check_known_keys('metadata', data, cls)
         return cls(**data)
 
     def save(self, directory: str | Path) -> Path:

@@ -14,7 +14,7 @@
 | warm_iterations | int | 2 | - | MPC: CEM iterations of a warm-started solve |
 | warm_std | float | 0.5 | z-scored | MPC: sampling std of a warm-started solve |
 | history | int or None | None | frames | MPC: frames of context (None = the model's history; 1 = reference eval) |
-| cost | LatentCostConfig | terminal only | - | MPC: critics of the rollout cost (weights of terminal, stage, action, smoothness terms) |
+| cost | LatentCostConfig | terminal only | - | MPC: rollout-cost critics (terminal, stage, action, smoothness) |
 """
 from __future__ import annotations
 

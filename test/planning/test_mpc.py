@@ -1,11 +1,14 @@
 """MPCPlanner: history window, cached goal, warm start shifted by executed blocks, bounds,
 image checks, and a plan on the compact preset."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from lewm_ros.model import LeWM, ModelMetadata, preset
 from lewm_ros.planning import CEMConfig, MPCConfig, MPCPlanner
+from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.torch_backend import TorchBackend
 
 from planning_fixtures import ACTION_DIM, FRAMESKIP, IMAGE, tiny_metadata, tiny_model
@@ -176,3 +179,15 @@ def test_onnxruntime_and_torch_planners_agree(tiny_model_dir):
     for a, b in zip(plans[0], plans[1]):
         np.testing.assert_allclose(a.blocks, b.blocks, atol=1e-4)
         assert abs(a.cost - b.cost) <= 1e-4 * max(1.0, abs(a.cost))
+
+
+def test_config_cost_reaches_the_backend_and_a_mismatch_is_rejected(tiny_model_dir):
+    """MPCConfig.cost (default: the paper's terminal cost) is what the planner's backend scores with."""
+    assert MPCConfig().cost == LatentCostConfig()
+    effort = dataclasses.replace(FAST, cost=LatentCostConfig(stage_weight=0.5, action_weight=0.1))
+    mpc = MPCPlanner.from_model_dir(tiny_model_dir, config=effort)
+    assert mpc.backend.cost == effort.cost
+    with pytest.raises(ValueError, match='mpc.cost'):
+        MPCPlanner(TorchBackend(tiny_model()), tiny_metadata(), effort)
+    with pytest.raises(ValueError, match='mpc.cost'):
+        MPCConfig(cost={'stage_weight': 1.0})
