@@ -1,9 +1,11 @@
-"""lewm-bench --quick: a real (tiny) benchmark run end to end, JSON + Markdown output."""
+"""lewm-bench --quick: a real (tiny) benchmark run end to end, JSON + Markdown output; the rollout
+benchmark (python -m lewm_ros.bench.rollout)."""
 from __future__ import annotations
 
 import json
 
 from lewm_ros.bench import QUICK_BUDGET, main, paper_budget
+from lewm_ros.bench.rollout import main as rollout_main
 
 
 def test_quick_bench_writes_json_and_table(tmp_path, capsys):
@@ -41,3 +43,12 @@ def test_cost_terms_reach_the_report(tmp_path):
     report = json.loads(out.read_text())
     assert report['cost'] == {'terminal_weight': 1.0, 'stage_weight': 0.5, 'action_weight': 0.0,
                               'smoothness_weight': 0.0}
+
+
+def test_rollout_bench_smoke(tmp_path):
+    """The benchmark CLI runs and reports a consistent result (tiny sizes: timings not asserted)."""
+    out = tmp_path / 'bench.json'
+    assert rollout_main(['--preset', 'compact', '--samples', '8', '--horizon', '2', '--repeats', '1',
+                         '--threads', '1', '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result['max_rel_diff'] <= 1e-4 and result['naive_gflop'] > result['efficient_gflop'] > 0

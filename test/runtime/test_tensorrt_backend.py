@@ -41,9 +41,11 @@ def test_every_field_changes_the_key(change):
     assert _key(**change).filename('encoder') != _key().filename('encoder')
 
 
-@pytest.mark.parametrize('change, field', [(dict(gpu_name=''), 'gpu_name'), (dict(compute_capability=(8,)), 'compute'),
+@pytest.mark.parametrize('change, field', [(dict(gpu_name=''), 'gpu_name'),
+                                           (dict(compute_capability=(8,)), 'compute'),
                                            (dict(tensorrt_version='ten'), 'tensorrt_version'),
-                                           (dict(onnx_sha256='xyz'), 'onnx_sha256'), (dict(precision='int8'), 'precision'),
+                                           (dict(onnx_sha256='xyz'), 'onnx_sha256'),
+                                           (dict(precision='int8'), 'precision'),
                                            (dict(max_batch=-1), 'max_batch')])
 def test_invalid_key_fields_are_named(change, field):
     with pytest.raises(ValueError, match=field):
