@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from lewm_ros.model.lewm import LeWM
+from lewm_ros.validation import check_number
 from lewm_training.sigreg import SIGReg
 
 
@@ -26,8 +27,7 @@ def lewm_loss(model: LeWM, pixels: torch.Tensor, blocks: torch.Tensor, sigreg: S
     own embeddings, no stop-gradient). SIGReg on the projector output of all frames, (T, B, D).
     lam: 0.09 in the reference code (0.1 in the paper).
     """
-    if lam < 0:
-        raise ValueError(f'lam (SIGReg weight) must be >= 0, got {lam}')
+    check_number('lam', lam, 0.0)
     out = model(pixels, blocks)
     pred_loss = (out.pred - out.emb[:, 1:]).square().mean()
     sig = sigreg(out.emb.transpose(0, 1))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lewm_ros.validation import check_int, check_number
+
 
 class SIGReg(nn.Module):
     """Callable module: sigreg(h (T, N, D)) -> scalar.
@@ -27,12 +29,10 @@ class SIGReg(nn.Module):
     def __init__(self, knots: int = 17, num_proj: int = 1024, t_max: float = 3.0, t_min: float = 0.0,
                  gather: bool = False, seed: int | None = None) -> None:
         super().__init__()
-        if knots < 2:
-            raise ValueError(f'knots must be >= 2, got {knots}')
-        if num_proj < 1:
-            raise ValueError(f'num_proj must be >= 1, got {num_proj}')
-        if not t_max > t_min >= 0:
-            raise ValueError(f'need 0 <= t_min < t_max, got t_min={t_min}, t_max={t_max}')
+        check_int('knots', knots, 2)
+        check_int('num_proj', num_proj, 1)
+        check_number('t_min', t_min, 0.0)
+        check_number('t_max', t_max, t_min, exclusive_minimum=True)
         self.num_proj = num_proj
         self.gather = gather
         self.seed = seed
