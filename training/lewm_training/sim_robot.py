@@ -97,7 +97,10 @@ class SimConfig:
             raise ValueError(f'unknown sim_node parameter(s) {unknown}; allowed: {sorted(SIM_PARAM_BY_NAME)}')
         merged = {p.name: values.get(p.name, p.default) for p in SIM_PARAMS}
         merged['twist_fields'] = tuple(merged['twist_fields'])
-        return cls(**merged)
+        try:
+            return cls(**merged)
+        except ValueError as exc:  # name the ROS parameter as such
+            raise ValueError(f'parameter {exc}') from None
 
 
 @dataclass(frozen=True)
