@@ -1,7 +1,7 @@
 """The README opens with the two commands, and its parameter table is the generated one."""
 from pathlib import Path
 
-from lewm_ros.control.node_params import markdown_table
+from lewm_ros.control.param_specs import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / 'README.md').read_text()
@@ -14,4 +14,4 @@ def test_two_commands_first_and_ci_runs_the_test_command():
 
 
 def test_parameter_table_is_generated_from_the_declarations():
-    assert markdown_table().strip() in README, 'regenerate: python -m lewm_ros.control.node_params --markdown'
+    assert markdown_table().strip() in README, 'regenerate: python -m lewm_ros.control.param_specs --markdown'

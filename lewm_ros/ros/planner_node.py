@@ -33,6 +33,7 @@ from lewm_ros.camera import CameraPipeline, ImageDecodeError, decoder_name
 from lewm_ros.control import node_params as P
 from lewm_ros.control.action_stream import ActionStream
 from lewm_ros.control.diagnostics import PlannerStats
+from lewm_ros.control.param_specs import SPEC_BY_NAME
 from lewm_ros.control.planner_setup import build_planner
 from lewm_ros.control.planning_worker import PlanningWorker, PlanReport
 from lewm_ros.control.realtime import prepare_for_control_loop
@@ -54,7 +55,9 @@ class PlannerNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'planner_node', **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        declare_all(self)
+        self._rejected_overrides = declare_all(self)
+        for name, reason in self._rejected_overrides.items():
+            self.get_logger().error(f'parameter {name}: override rejected ({reason}); configure will fail')
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._control_group = MutuallyExclusiveCallbackGroup()
         self._input_group = MutuallyExclusiveCallbackGroup()
@@ -67,6 +70,9 @@ class PlannerNode(LifecycleNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
+            if self._rejected_overrides:
+                raise ValueError('; '.join(f'parameter {name}: {reason}'
+                                           for name, reason in self._rejected_overrides.items()))
             self._params = P.from_values(read_all(self))
             self._planner = build_planner(self._params)
             self._metadata = self._planner.metadata
@@ -255,8 +261,10 @@ class PlannerNode(LifecycleNode):
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         changes = {p.name: p.value if isinstance(p.value, (bool, int, float, str)) else list(p.value)
-                   for p in parameters if p.name in P.SPEC_BY_NAME}
+                   for p in parameters if p.name in SPEC_BY_NAME}
         if self._params is None or not changes:  # unconfigured: values are read at configure
+            for name in changes:  # a valid value replaces an override rejected at declaration
+                self._rejected_overrides.pop(name, None)
             return SetParametersResult(successful=True)
         try:
             updated = P.check_change(self._params, changes, self._metadata)

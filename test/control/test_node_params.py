@@ -9,6 +9,8 @@ import yaml
 
 from lewm_ros.model import ModelMetadata
 from lewm_ros.control import node_params as P
+from lewm_ros.control import param_specs
+from lewm_ros.runtime.critics import LatentCostConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 META = ModelMetadata(action_dim=2, frameskip=5, history=3, image_size=64, action_mean=[0, 0], action_std=[1, 1],
@@ -81,19 +83,32 @@ def _flatten(tree, prefix=''):
 def test_planner_yaml_lists_every_parameter_with_its_default_and_a_comment():
     text = (ROOT / 'config' / 'planner.yaml').read_text()
     values = dict(_flatten(yaml.safe_load(text)['/**']['ros__parameters']))
-    assert set(values) == {spec.name for spec in P.SPECS}
-    for spec in P.SPECS:
+    assert set(values) == {spec.name for spec in param_specs.SPECS}
+    for spec in param_specs.SPECS:
         assert values[spec.name] == spec.default, spec.name
         line = next(l for l in text.splitlines() if l.strip().startswith(spec.name.split('.')[-1] + ':'))
         assert '#' in line, f'{spec.name} has no comment in planner.yaml'
 
 
 def test_markdown_table_cli():
-    out = subprocess.run([sys.executable, '-m', 'lewm_ros.control.node_params', '--markdown'], capture_output=True,
+    out = subprocess.run([sys.executable, '-m', 'lewm_ros.control.param_specs', '--markdown'], capture_output=True,
                          text=True, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[0] == '| Parameter | Type | Default | Unit | Meaning |'
-    assert len(lines) == 2 + len(P.SPECS)
+    assert len(lines) == 2 + len(param_specs.SPECS)
     assert '| `control_rate` | double (static) | `10.0` | Hz |' in out
     assert '| `rate_limit` | double_array (dynamic) |' in out
-    assert all(spec.description for spec in P.SPECS)
+    assert all(spec.description for spec in param_specs.SPECS)
+
+
+def test_critics_are_parameters_with_the_paper_cost_by_default():
+    assert good().planner.mpc_config().cost == LatentCostConfig()
+    cost = good(**{'cost.stage.enabled': True, 'cost.stage.weight': 0.5, 'cost.terminal.weight': 2.0,
+                   'cost.action.weight': 3.0}).planner.mpc_config().cost
+    assert cost == LatentCostConfig(terminal_weight=2.0, stage_weight=0.5, action_weight=0.0, smoothness_weight=0.0)
+    with pytest.raises(ValueError, match=r'cost\.terminal\.enabled'):
+        good(**{'cost.terminal.enabled': False})
+    with pytest.raises(ValueError, match=r'cost\.smoothness\.weight'):
+        good(**{'cost.smoothness.weight': -1.0})
+    with pytest.raises(ValueError, match=r"\['cost.stage.enabled'\] are static"):
+        P.check_change(good(), {'cost.stage.enabled': True}, META)

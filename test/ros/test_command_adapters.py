@@ -11,17 +11,18 @@ from lewm_ros.control.command_mapping import CommandMapping
 
 STAMP = Time(seconds=12, nanoseconds=5)
 ACTION = np.array([0.5, -0.25])
+WIDE = ((-10.0, -10.0), (10.0, 10.0))  # command limits that clip nothing here
 
 
 def test_twist_maps_fields_with_scales():
-    mapping = CommandMapping('twist', ('linear.x', 'angular.z'), (2.0, 4.0))
+    mapping = CommandMapping('twist', ('linear.x', 'angular.z'), (2.0, 4.0), *WIDE)
     msg = CommandAdapter(mapping).build(ACTION, STAMP)
     assert isinstance(msg, Twist)
     assert (msg.linear.x, msg.angular.z, msg.linear.y, msg.angular.x) == (1.0, -1.0, 0.0, 0.0)
 
 
 def test_twist_stamped_has_header():
-    msg = CommandAdapter(CommandMapping('twist_stamped', ('linear.y', 'angular.z'), (1.0, 1.0),
+    msg = CommandAdapter(CommandMapping('twist_stamped', ('linear.y', 'angular.z'), (1.0, 1.0), *WIDE,
                                         frame_id='base')).build(ACTION, STAMP)
     assert isinstance(msg, TwistStamped)
     assert msg.header.frame_id == 'base' and msg.header.stamp == STAMP.to_msg()
@@ -29,13 +30,13 @@ def test_twist_stamped_has_header():
 
 
 def test_float64_multi_array_for_forward_command_controllers():
-    msg = CommandAdapter(CommandMapping('float64_multi_array', (), (1.0, 10.0))).build(ACTION, STAMP)
+    msg = CommandAdapter(CommandMapping('float64_multi_array', (), (1.0, 10.0), *WIDE)).build(ACTION, STAMP)
     assert isinstance(msg, Float64MultiArray)
     assert list(msg.data) == [0.5, -2.5] and msg.layout.dim[0].size == 2
 
 
 def test_joint_trajectory_one_point():
-    msg = CommandAdapter(CommandMapping('joint_trajectory', ('j1', 'j2'), (1.0, 1.0),
+    msg = CommandAdapter(CommandMapping('joint_trajectory', ('j1', 'j2'), (1.0, 1.0), *WIDE,
                                         time_from_start_s=1.25)).build(ACTION, STAMP)
     assert isinstance(msg, JointTrajectory)
     assert msg.joint_names == ['j1', 'j2'] and list(msg.points[0].positions) == [0.5, -0.25]
@@ -51,10 +52,24 @@ def test_joint_trajectory_one_point():
     (('twist', ('linear.x', 'angular.z'), (1.0, float('nan'))), 'command_scales'),
 ])
 def test_bad_mappings_name_the_parameter(args, match):
+    dims = len(args[2])
     with pytest.raises(ValueError, match=match):
-        CommandMapping(*args)
+        CommandMapping(*args, (-1.0,) * dims, (1.0,) * dims)
+
+
+@pytest.mark.parametrize('low, high', [((0.1, -1.0), (1.0, 1.0)), ((-1.0, -1.0), (1.0, -0.5)),
+                                       ((-1.0,), (1.0,)), ((-1.0, -1.0), (1.0, float('inf')))])
+def test_command_limits_must_be_finite_and_allow_the_stop_command(low, high):
+    with pytest.raises(ValueError, match='command_'):
+        CommandMapping('twist', ('linear.x', 'angular.z'), (1.0, 1.0), low, high)
+
+
+def test_limits_bound_the_final_command_and_non_finite_values_become_zero():
+    mapping = CommandMapping('float64_multi_array', (), (100.0, -100.0), (-2.0, -3.0), (1.0, 4.0))
+    np.testing.assert_array_equal(mapping.values(np.array([1.0, 1.0])), [1.0, -3.0])
+    np.testing.assert_array_equal(mapping.values(np.array([np.nan, -np.inf])), [0.0, 0.0])
 
 
 def test_action_width_mismatch():
     with pytest.raises(ValueError, match='shape'):
-        CommandMapping('twist', ('linear.x',), (1.0,)).values(ACTION)
+        CommandMapping('twist', ('linear.x',), (1.0,), (-1.0,), (1.0,)).values(ACTION)
