@@ -14,7 +14,7 @@ import torch
 from lewm_ros.jsonio import read_json, write_json
 from lewm_ros.model.config import LeWMConfig
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.model.metadata import ModelMetadata
+from lewm_ros.model.metadata import METADATA_FILE, ModelMetadata
 
 CONFIG_FILE = 'config.json'
 WEIGHT_FILES = ('weights.pt', 'weights.safetensors')
@@ -89,9 +89,35 @@ def load_model(directory: str | Path, device: str | torch.device = 'cpu') -> LeW
     return model.to(device).eval()
 
 
+def check_metadata(metadata: ModelMetadata, config: LeWMConfig, directory: str | Path) -> None:
+    """Raise CheckpointError unless ``lewm_meta.json`` agrees with ``config.json``: image_size with
+    encoder.image_size, frameskip x action_dim with action_encoder.input_dim (the block width),
+    history with predictor.num_frames. The message names both files and both keys."""
+    directory = Path(directory)
+    pairs = (('image_size', metadata.image_size, 'encoder.image_size', config.encoder.image_size),
+             ('frameskip x action_dim', metadata.block_dim, 'action_encoder.input_dim',
+              config.action_encoder.input_dim),
+             ('history', metadata.history, 'predictor.num_frames', config.predictor.num_frames))
+    for meta_key, meta_value, config_key, config_value in pairs:
+        if meta_value != config_value:
+            raise CheckpointError(f'{directory / METADATA_FILE} {meta_key}={meta_value} does not match '
+                                  f'{directory / CONFIG_FILE} {config_key}={config_value}')
+
+
+def load_metadata(directory: str | Path) -> ModelMetadata:
+    """``lewm_meta.json`` of a model directory, validated and checked against its ``config.json``
+    (:func:`check_metadata`); every error names the file and the key."""
+    directory = Path(directory)
+    metadata = read_json(directory / METADATA_FILE, 'model metadata', ModelMetadata.from_dict, CheckpointError)
+    check_metadata(metadata, read_config(directory), directory)
+    return metadata
+
+
 def load_model_dir(directory: str | Path, device: str | torch.device = 'cpu') -> tuple[LeWM, ModelMetadata]:
-    """Model + its inference metadata (``lewm_meta.json`` is required for planning)."""
-    return load_model(directory, device), ModelMetadata.load(directory)
+    """Model + its inference metadata (``lewm_meta.json`` is required for planning), checked
+    against each other."""
+    metadata = load_metadata(directory)
+    return load_model(directory, device), metadata
 
 
 def save_model_dir(model: LeWM, directory: str | Path, metadata: ModelMetadata | None = None) -> Path:

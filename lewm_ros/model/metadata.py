@@ -6,6 +6,7 @@ the statistics, image size, frameskip, history and action bounds travel with the
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,24 @@ from typing import Any
 import numpy as np
 
 from lewm_ros.jsonio import check_known_keys, read_json, write_json
-from lewm_ros.validation import check_ints, require
+from lewm_ros.validation import check_int, check_ints, check_number, check_positive, require
 
 METADATA_FILE = 'lewm_meta.json'
 FORMAT_VERSION = 1
+#: Largest accepted ``image_size`` [px]: the camera room resizes every frame to it (the paper uses 224).
+MAX_IMAGE_SIZE = 1024
+
+
+def _finite_vector(name: str, value: Any, length: int) -> list[float]:
+    """``value`` as a list of ``length`` finite floats; ValueError naming ``name`` (or
+    ``name[i]``) otherwise. JSON numbers only: strings, booleans, NaN and inf are refused."""
+    require(isinstance(value, (list, tuple)) and len(value) == length, name, value,
+            f'a list of action_dim={length} numbers')
+    items = [float(item) if isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_)) else item
+             for item in value]  # numpy scalars count as numbers
+    for i, item in enumerate(items):
+        check_number(f'{name}[{i}]', item)
+    return items
 
 
 @dataclass
@@ -40,14 +55,16 @@ class ModelMetadata:
 
     def __post_init__(self) -> None:
         check_ints('metadata.', self, ('action_dim', 'frameskip', 'history', 'image_size'), 1)
+        check_int('metadata.image_size', self.image_size, 1, MAX_IMAGE_SIZE)
         for name in ('action_mean', 'action_std', 'action_low', 'action_high'):
-            value = [float(v) for v in getattr(self, name)]
-            require(len(value) == self.action_dim, f'metadata.{name}', value,
-                    f'a list of action_dim={self.action_dim} numbers')
-            setattr(self, name, value)
-        require(min(self.action_std) > 0, 'metadata.action_std', self.action_std, 'entries > 0')
-        require(all(lo <= hi for lo, hi in zip(self.action_low, self.action_high)), 'metadata.action_low',
-                self.action_low, f'entries <= metadata.action_high {self.action_high}')
+            setattr(self, name, _finite_vector(f'metadata.{name}', getattr(self, name), self.action_dim))
+        for i, std in enumerate(self.action_std):
+            check_positive(f'metadata.action_std[{i}]', std)
+        for i, (low, high) in enumerate(zip(self.action_low, self.action_high)):
+            require(low <= high, f'metadata.action_low[{i}]', low, f'<= metadata.action_high[{i}]={high!r}')
+        require(isinstance(self.task, str), 'metadata.task', self.task, 'a string')
+        require(isinstance(self.preset, str), 'metadata.preset', self.preset, 'a string')
+        require(isinstance(self.extra, dict), 'metadata.extra', self.extra, 'a JSON object')
 
     @property
     def block_dim(self) -> int:
@@ -71,10 +88,15 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'ModelMetadata':
+        """Parse the JSON object of ``lewm_meta.json``; ValueError naming the key otherwise."""
+        require(isinstance(data, dict), 'metadata', data, 'a JSON object')
         data = dict(data)
         version = data.pop('format_version', FORMAT_VERSION)
-        if version > FORMAT_VERSION:
-            raise ValueError(f'metadata format_version {version} is newer than supported ({FORMAT_VERSION})')
+        check_int('metadata.format_version', version, 1, FORMAT_VERSION)
+        missing = sorted({f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                          and f.default_factory is dataclasses.MISSING} - set(data))
+        if missing:
+            raise ValueError(f'metadata is missing key(s) {missing}')
         check_known_keys('metadata', data, cls)
         return cls(**data)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lewm_ros.model.checkpoint import load_metadata
 from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.model.image_normalization import normalize_images
 from lewm_ros.planning.cem import CEM
@@ -78,7 +79,7 @@ class MPCPlanner:
         The backend scores with ``config.cost`` (the critics); static-shape backends (ONNX Runtime,
         TensorRT) are built for this config's planning batch (num_samples x horizon) unless
         ``backend_options`` say otherwise."""
-        metadata = ModelMetadata.load(model_dir)
+        metadata = load_metadata(model_dir)  # validated, and checked against config.json
         config = config or MPCConfig()
         backend_options.setdefault('cost', config.cost)
         if backend in STATIC_SHAPE_BACKENDS:
