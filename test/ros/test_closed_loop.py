@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lewm_training.demo import default_params_file, planner_settings
+from lewm_training.demo import default_params_file
+from lewm_training.planner_args import planner_settings
 from lewm_training.evaluate import EvalConfig, episodes_from_policy, evaluate
 
 MODEL = Path(__file__).resolve().parents[2] / 'models' / 'tworoom_compact'

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     'collect': ('lewm_training.collect', 'collect episodes from a MuJoCo task into an HDF5 dataset'),
     'fit': ('lewm_training.fit', 'train a LeWM model on a dataset (resumable, DDP-aware)'),
     'eval': ('lewm_training.evaluate', "closed-loop success rate under the paper's protocol"),
+    'eval-snapshots': ('lewm_training.eval_snapshots', 'success against training steps from fit --keep-snapshots'),
     'probe': ('lewm_training.probe', 'linear probe from latent to physical state'),
     'surprise': ('lewm_training.surprise', 'prediction error on normal vs perturbed trajectories'),
     'export': ('lewm_training.export', 'export encoder / predictor step to ONNX, checked with ONNX Runtime'),

@@ -7,8 +7,10 @@ does), then for each episode: disable the planner (``~/enable`` False: it stops 
 history, as an operator would before moving the robot), ``/sim_node/reset`` (new start state and
 goal image, latched to the planner), enable, and watch ``/sim_node/episode`` until the goal is
 reached or the budget of env steps is spent. Prints per-episode results and a summary (success
-rate, plan latency p50/p99 from ``/diagnostics``, achieved command rate and jitter), writes a GIF
-of the camera with the goal beside it and a plot of the planning cost and distance over time.
+rate, the random policy's on the same episodes, plan latency p50/p99 from ``/diagnostics``,
+achieved command rate and jitter), writes a GIF of the camera with the goal beside it and a plot
+of the planning cost and distance over time. ``--cost TERM=WEIGHT`` sets planner_node's critics
+(``cost.<term>.enabled`` / ``.weight``; weight 0 disables the term).
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_ints, require
-from lewm_training.demo_report import EpisodeRecord, command_rate, plot_episodes, write_gif
+from lewm_training.demo_report import EpisodeRecord, command_rate, plot_episodes, random_baseline, write_gif
 
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,15 +52,18 @@ def default_params_file() -> Path:
     return REPO_ROOT / 'config' / 'sim.yaml'
 
 
-def planner_settings(params_file: Path):
-    """(MPCConfig, receding_blocks) of planner_node in a ROS 2 params file: what `lewm-train eval`
-    must use to measure the same planner the demo runs."""
-    from lewm_ros.control.node_params import from_yaml_section
-    from lewm_ros.ros.runner import read_params_file
-    sections = read_params_file(params_file)
-    section = next((v for k, v in sections.items() if k.split('/')[-1] in ('planner_node', '**')), {})
-    planner = from_yaml_section({**section, 'model_dir': section.get('model_dir') or 'set-at-run-time'}).planner
-    return planner.mpc_config(), planner.receding_blocks
+def cost_params(items: list[str]) -> tuple[str, ...]:
+    """``TERM=WEIGHT`` items -> planner_node ``name:=value`` parameters: ``cost.<term>.enabled``
+    and, for a weight > 0, ``cost.<term>.weight``. ValueError names a malformed item."""
+    parse_cost_terms(items)  # syntax, repeats and non-negative weights
+    params = []
+    for item in items:
+        term, _, weight = item.partition('=')
+        enabled = float(weight) > 0
+        params.append(f'cost.{term.strip()}.enabled:={str(enabled).lower()}')
+        if enabled:
+            params.append(f'cost.{term.strip()}.weight:={float(weight)!r}')
+    return tuple(params)
 
 
 class DemoObserver:
@@ -207,6 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--real-time-factor', type=float, default=DemoConfig.real_time_factor,
                         help='sim speed (sim s per wall s); 0.25 gives the 300 x 10 plan (~1 s on one CPU core) '
                         'a 2 s block; use 1.0 with a GPU')
+    add_cost_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,8 @@ class DemoConfig:
     """model_dir: model directory; episodes: N; backend: torch | onnxruntime | tensorrt; budget: env
     steps per episode; seed: episode seed (sim_node seed); params_file: ROS 2 params YAML;
     out: output folder; gif_episodes: episodes recorded into the GIF; live: show an OpenCV window;
-    real_time_factor: sim seconds per wall second; progress: tqdm bar and per-episode lines."""
+    real_time_factor: sim seconds per wall second; progress: tqdm bar and per-episode lines;
+    cost: planner_node critic parameters ('name:=value', see :func:`cost_params`)."""
     model_dir: Path
     episodes: int = 20
     backend: str = 'torch'
@@ -226,6 +234,7 @@ class DemoConfig:
     live: bool = False
     real_time_factor: float = 0.25
     progress: bool = True
+    cost: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_ints('', self, ('episodes', 'budget'), 1)
@@ -243,7 +252,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
                        log_level='warn',
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
-                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false'))
+                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false', *cfg.cost))
     LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
     runner = Runner(config, {'sim_node': SimNode, 'planner_node': PlannerNode})
     records: list[EpisodeRecord] = []
@@ -281,10 +290,14 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
             cmd_rate, jitter_ms = command_rate(observer.cmd_times)
     finally:
         runner.stop()
+    LOG.info('random baseline on the same %d episodes', len(records))
+    random = random_baseline(Path(cfg.params_file), cfg.seed, cfg.budget, records)
     summary = {
         'model_dir': str(model_dir), 'backend': cfg.backend, 'episodes': len(records), 'budget_steps': cfg.budget,
         'seed': cfg.seed,
         'success_rate': 100.0 * float(np.mean([r.success for r in records])) if records else 0.0,
+        'random_success_rate': random['success_rate'], 'random_final_success_rate': random['final_success_rate'],
+        'cost_params': list(cfg.cost),
         'plan_latency_ms_p50': _float(diagnostics.get('plan_latency_p50_ms')),
         'plan_latency_ms_p99': _float(diagnostics.get('plan_latency_p99_ms')),
         'planning_rate_hz': _float(diagnostics.get('planning_rate_hz')),
@@ -302,12 +315,13 @@ def run(args: argparse.Namespace) -> int:
                          backend=args.backend, budget=args.budget, seed=args.seed,
                          params_file=args.params or default_params_file(), out=args.out,
                          gif_episodes=args.gif_episodes, real_time_factor=args.real_time_factor,
-                         live=not args.headless and bool(os.environ.get('DISPLAY')))
+                         live=not args.headless and bool(os.environ.get('DISPLAY')), cost=cost_params(args.cost))
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     summary, records = run_demo(cfg)
     print('\nLeWM closed-loop demo (sim_node <-> planner_node over ROS 2 topics)')
-    print(f"  success: {summary['success_rate']:.0f}% of {len(records)} episodes (budget {cfg.budget} env steps)")
+    print(f"  success: {summary['success_rate']:.0f}% of {len(records)} episodes (budget {cfg.budget} env steps); "
+          f"random policy on the same episodes: {summary['random_success_rate']:.0f}%")
     print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} "
           f"ms; planning {summary['planning_rate_hz']:.2f} Hz")
     print(f"  commands: {summary['command_rate_hz']:.2f} Hz achieved, period jitter "

@@ -1,11 +1,14 @@
 """What ``lewm-demo`` records per episode and writes: the episode record, the camera|goal GIF,
-the cost/distance plot and the command rate."""
+the cost/distance plot, the command rate, and the random baseline on the demo's own episodes."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,3 +78,27 @@ def command_rate(times: list[float]) -> tuple[float, float]:
     if gaps.size == 0:
         return float('nan'), float('nan')
     return float(1.0 / gaps.mean()), float(1e3 * gaps.std())
+
+
+def random_baseline(params_file: Path, seed: int, budget: int, records: list[EpisodeRecord]) -> dict:
+    """The collection random walk on the demo's own episodes, offline: sim_node draws episode 0 at
+    start-up and the demo's resets give episodes 1..N, built from the sim_node section of
+    ``params_file`` (task, image size, goal offset, policy mix) with the demo's ``seed``.
+    Returns {'episodes', 'success_rate' [%], 'final_success_rate' [%]}; logs a warning when an
+    episode's start distance differs from the demo's record (the episodes would not be the same)."""
+    from lewm_ros.ros.runner import read_params_file
+    from lewm_training.evaluate import EvalConfig, episodes_from_policy, random_baseline as run_random
+    from lewm_training.sim_robot import SIM_PARAM_BY_NAME, SimConfig
+    sections = read_params_file(params_file)
+    values = {k: v for name, section in sections.items() if name.split('/')[-1] in ('**', 'sim_node')
+              for k, v in section.items() if k in SIM_PARAM_BY_NAME}
+    sim = SimConfig.from_values({**values, 'seed': seed})
+    cfg = EvalConfig(episodes=len(records) + 1, goal_offset=sim.goal_offset, budget=budget, seed=seed)
+    specs = episodes_from_policy(sim.task, sim.image_size, cfg, heuristic_frac=sim.heuristic_frac)[1:]
+    results = run_random(specs, cfg, sim.task, sim.image_size)
+    for record, result in zip(records, results):
+        if abs(record.start_distance - result.start_distance) > 0.01:
+            LOG.warning('random baseline: episode %d starts %.3f from its goal, the demo\'s %.3f: not the same '
+                        'episode', record.index, result.start_distance, record.start_distance)
+    return {'episodes': len(results), 'success_rate': 100.0 * float(np.mean([r.success for r in results])),
+            'final_success_rate': 100.0 * float(np.mean([r.final_success for r in results]))}

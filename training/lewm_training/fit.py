@@ -6,7 +6,8 @@
 The run directory holds train_config.json, checkpoint.pt (resumable state, every
 --checkpoint-every steps and at the end), train.csv / val.csv, tb/ (TensorBoard) and model/
 (config.json + weights.pt + lewm_meta.json, exported with recalibrated BatchNorm statistics at
-every checkpoint). Running the same command again resumes from checkpoint.pt exactly.
+every checkpoint; with --keep-snapshots also in snapshots/step_NNNNNN/, for
+``lewm-train eval-snapshots``). Running the same command again resumes from checkpoint.pt exactly.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ from lewm_training.train_state import capture_rng, load_checkpoint, restore_rng,
 
 LOG = logging.getLogger(__name__)
 MODEL_DIR = 'model'
+SNAPSHOT_DIR = 'snapshots'
+"""Run subfolder of the kept snapshots, one ``step_NNNNNN`` model directory per checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -265,8 +268,10 @@ class Trainer:
             val_csv.write({'step': self.step, **self.val})
             board.scalars('val', self.val, self.step)
         if due_ckpt:
-            save_model_dir(snapshot, self.out / MODEL_DIR,
-                           build_metadata(self.cfg, self.info, self.step, self.elapsed_s, self.command, self.val))
+            meta = build_metadata(self.cfg, self.info, self.step, self.elapsed_s, self.command, self.val)
+            save_model_dir(snapshot, self.out / MODEL_DIR, meta)
+            if self.cfg.keep_snapshots:
+                save_model_dir(snapshot, self.out / SNAPSHOT_DIR / f'step_{self.step:06d}', meta)
             save_checkpoint(self.out, {
                 'step': self.step, 'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
                 'scheduler': self.scheduler.state_dict(), 'sigreg_calls': self.sigreg.calls, 'rng': rngs,
@@ -339,6 +344,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg('--no-tensorboard', dest='tensorboard', action='store_false')
     arg('--no-progress', dest='progress', action='store_false', help='no tqdm bar')
     arg('--no-resume', dest='resume', action='store_false', help='refuse to continue an existing checkpoint')
+    arg('--keep-snapshots', action='store_true', help=f'keep every checkpoint\'s model in {SNAPSHOT_DIR}/step_NNNNNN/ '
+        '(for lewm-train eval-snapshots)')
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

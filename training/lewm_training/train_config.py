@@ -26,7 +26,7 @@ DEFAULT_LR = {'paper': 5e-5, 'compact': 5e-4}
 #: changes the cosine schedule and is allowed with a warning).
 RESUME_MUTABLE = frozenset({'steps', 'checkpoint_every', 'val_every', 'log_every', 'num_workers', 'progress',
                             'tensorboard', 'threads', 'resume', 'bn_recal_windows', 'val_batches',
-                            'rank_warn_frac', 'std_warn'})
+                            'rank_warn_frac', 'std_warn', 'keep_snapshots'})
 
 
 @dataclass
@@ -52,7 +52,9 @@ class TrainConfig:
     scale-free, so it misses a collapse to a point); std_warn: warn when the mean per-dimension std
     of the embeddings < std_warn (SIGReg's target is 1; without it they shrink towards a point);
     tensorboard: write TensorBoard events when the package is installed; progress: tqdm bar;
-    resume: continue from ``out/checkpoint.pt`` when present (else refuse to overwrite it).
+    resume: continue from ``out/checkpoint.pt`` when present (else refuse to overwrite it);
+    keep_snapshots: also keep each checkpoint's exported model in ``out/snapshots/step_NNNNNN/``
+    (``lewm-train eval-snapshots`` draws success against training steps from them).
     """
     data: str
     out: str
@@ -87,6 +89,7 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     resume: bool = True
+    keep_snapshots: bool = False
 
     def __post_init__(self) -> None:
         if self.lr is None:
