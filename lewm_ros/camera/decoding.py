@@ -74,7 +74,11 @@ def decode_compressed(msg) -> np.ndarray:
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
     if data.size == 0:
         raise ImageDecodeError(f'empty compressed image (format {msg.format!r})')
-    image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS)
+        raise ImageDecodeError(f'cannot decode {data.size} bytes of compressed image (format {msg.format!r}): '
+                               f'{str(exc).strip().splitlines()[-1]}') from None
     if image is None:
         raise ImageDecodeError(f'cannot decode {data.size} bytes of compressed image (format {msg.format!r})')
     if image.ndim == 2:

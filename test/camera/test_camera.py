@@ -1,4 +1,7 @@
 """Image decoding of every standard encoding (real sensor_msgs messages) and crop/resize."""
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -88,6 +91,29 @@ def test_malformed_images_raise_with_reason(msg, reason):
 def test_malformed_compressed_raises():
     with pytest.raises(ImageDecodeError, match='cannot decode'):
         decode_compressed(CompressedImage(format='jpeg', data=b'not a jpeg'))
+
+
+def huge_png_header(side: int) -> bytes:
+    """A PNG whose header declares side x side RGB pixels, followed by a tiny IDAT."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+    header = struct.pack('>IIBBBBB', side, side, 8, 2, 0, 0, 0)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(bytes(4096)))
+            + chunk(b'IEND', b''))
+
+
+def huge_bmp_header(side: int) -> bytes:
+    """A 24-bit BMP header declaring side x side pixels, followed by 64 bytes."""
+    return (struct.pack('<2sIHHI', b'BM', 54 + 64, 0, 0, 54)
+            + struct.pack('<IiiHHIIiiII', 40, side, side, 1, 24, 0, 0, 2835, 2835, 0, 0) + bytes(64))
+
+
+@pytest.mark.parametrize('data', [huge_png_header(100000), huge_bmp_header(100000)], ids=['png', 'bmp'])
+def test_compressed_header_declaring_a_huge_image_raises_decode_error(data):
+    """OpenCV refuses such files with cv2.error (its pixel limit); the node must get an ImageDecodeError
+    (a drop), not an exception that ends its executor (found by the reliability fuzz)."""
+    with pytest.raises(ImageDecodeError, match='cannot decode'):
+        decode_compressed(CompressedImage(format='png', data=data))
 
 
 def test_centre_crop_and_resize():
