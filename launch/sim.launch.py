@@ -1,5 +1,6 @@
 """Simulation in the loop: sim_node (a lewm_training MuJoCo task) + the LeWM planner_node.
 
+ros2 launch lewm_ros sim.launch.py                                  # the shipped tworoom model
 ros2 launch lewm_ros sim.launch.py model_dir:=/path/to/model task:=tworoom mode:=realtime
 ros2 launch lewm_ros sim.launch.py model_dir:=/path/to/model mode:=lockstep use_sim_time:=false
 
@@ -23,12 +24,14 @@ from lifecycle_msgs.msg import Transition
 
 
 def generate_launch_description():
-    default_params = os.path.join(get_package_share_directory('lewm_ros'), 'config', 'sim.yaml')
+    share = get_package_share_directory('lewm_ros')
+    default_params = os.path.join(share, 'config', 'sim.yaml')
     arguments = [
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='Parameters of both nodes (config/sim.yaml).'),
-        DeclareLaunchArgument('model_dir', description='Model trained on the task (config.json + weights.pt + '
-                                                       'lewm_meta.json).'),
+        DeclareLaunchArgument('model_dir', default_value=os.path.join(share, 'models', 'tworoom_compact'),
+                              description='Model trained on the task (config.json + weights.pt + lewm_meta.json); '
+                                          'default: the shipped tworoom model.'),
         DeclareLaunchArgument('backend', default_value='torch', description='torch | onnxruntime | tensorrt.'),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N.'),
         DeclareLaunchArgument('task', default_value='tworoom', description='Simulated task: tworoom | reacher.'),
@@ -36,8 +39,8 @@ def generate_launch_description():
                               description='realtime (wall-clock paced) | lockstep (one env step per command).'),
         DeclareLaunchArgument('use_sim_time', default_value='true',
                               description='Planner on /clock (realtime); false for lockstep.'),
-        DeclareLaunchArgument('camera_topic', default_value='/camera/image_raw', description='Camera topic.'),
-        DeclareLaunchArgument('cmd_topic', default_value='/cmd_vel', description='Command topic.'),
+        DeclareLaunchArgument('camera_topic', default_value='camera/image_raw', description='Camera topic.'),
+        DeclareLaunchArgument('cmd_topic', default_value='cmd_vel', description='Command topic.'),
     ]
     camera, cmd = LaunchConfiguration('camera_topic'), LaunchConfiguration('cmd_topic')
     sim = Node(
@@ -59,7 +62,8 @@ def generate_launch_description():
                      'model_dir': LaunchConfiguration('model_dir'),
                      'backend': LaunchConfiguration('backend'),
                      'device': LaunchConfiguration('device')}],
-        remappings=[('image', camera), ('cmd', cmd), ('~/goal_image', 'sim_node/goal_image')],
+        remappings=[('image', camera), ('image/compressed', [camera, '/compressed']), ('cmd', cmd),
+                    ('~/goal_image', 'sim_node/goal_image')],
     )
     configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(planner),
                                             transition_id=Transition.TRANSITION_CONFIGURE))

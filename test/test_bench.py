@@ -19,7 +19,7 @@ def test_quick_bench_writes_json_and_table(tmp_path, capsys):
     assert set(rows) == {'torch', 'onnxruntime', 'tensorrt'}
     for name in ('torch', 'onnxruntime'):
         row = rows[name]
-        assert row['samples'] == QUICK_BUDGET.samples and not row['extrapolated']
+        assert row['samples'] == QUICK_BUDGET.cem.num_samples and not row['extrapolated']
         assert 0 < row['encode_ms_p50'] and 0 < row['plan_ms_p50'] <= row['plan_ms_p99']
         assert row['plans_per_s'] == 1e3 / row['plan_ms_p50']
         assert row['gflop_per_plan'] > 0 and row['gflops'] > 0 and row['naive_speedup'] > 0
@@ -32,7 +32,7 @@ def test_quick_bench_writes_json_and_table(tmp_path, capsys):
 
 def test_shortened_paper_budget_is_labelled_extrapolated():
     budget = paper_budget(3)
-    assert (budget.samples, budget.iterations, budget.horizon, budget.timed_iterations) == (300, 30, 5, 3)
+    assert (budget.cem.num_samples, budget.cem.iterations, budget.cem.horizon, budget.timed_iterations) == (300, 30, 5, 3)
     assert budget.extrapolated and not paper_budget().extrapolated
 
 

@@ -16,20 +16,8 @@ class Budget:
     timed_iterations: int
 
     @property
-    def samples(self) -> int:
-        return self.cem.num_samples
-
-    @property
-    def iterations(self) -> int:
-        return self.cem.iterations
-
-    @property
-    def horizon(self) -> int:
-        return self.cem.horizon
-
-    @property
     def extrapolated(self) -> bool:
-        return self.timed_iterations < self.iterations
+        return self.timed_iterations < self.cem.iterations
 
 
 def paper_budget(timed_iterations: int = 30) -> Budget:

@@ -35,7 +35,7 @@ def rollout_gflop(model, budget: Budget, history: int, cost: LatentCostConfig | 
     from lewm_ros.runtime.rollout import RolloutCost
     rollout = RolloutCost(model, cost)
     cfg = model.config
-    args = (torch.zeros(budget.samples, budget.horizon, cfg.action_encoder.input_dim),
+    args = (torch.zeros(budget.cem.num_samples, budget.cem.horizon, cfg.action_encoder.input_dim),
             torch.zeros(history, cfg.latent_dim), torch.zeros(history - 1, cfg.action_encoder.input_dim),
             torch.zeros(cfg.latent_dim))
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
@@ -45,11 +45,11 @@ def rollout_gflop(model, budget: Budget, history: int, cost: LatentCostConfig | 
 
 def _backend_options(name: str, budget: Budget, threads: int, work: Path) -> dict[str, Any]:
     if name == 'onnxruntime':
-        return dict(num_samples=budget.samples, horizon=budget.horizon, num_threads=threads,
-                    onnx_dir=work / f'onnx_n{budget.samples}_h{budget.horizon}')
+        return dict(num_samples=budget.cem.num_samples, horizon=budget.cem.horizon, num_threads=threads,
+                    onnx_dir=work / f'onnx_n{budget.cem.num_samples}_h{budget.cem.horizon}')
     if name == 'tensorrt':
-        return dict(num_samples=budget.samples, horizon=budget.horizon,
-                    onnx_dir=work / f'onnx_n{budget.samples}_h{budget.horizon}')
+        return dict(num_samples=budget.cem.num_samples, horizon=budget.cem.horizon,
+                    onnx_dir=work / f'onnx_n{budget.cem.num_samples}_h{budget.cem.horizon}')
     return {}
 
 
@@ -67,7 +67,7 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
               ) -> dict[str, Any]:
     """One row: encode/plan latency of one backend at one budget (cost: the critics scored)."""
     row: dict[str, Any] = {'preset': preset, 'budget': budget.name, 'backend': backend_name,
-                           'samples': budget.samples, 'iterations': budget.iterations, 'horizon': budget.horizon,
+                           'samples': budget.cem.num_samples, 'iterations': budget.cem.iterations, 'horizon': budget.cem.horizon,
                            'elites': budget.cem.num_elites, 'timed_iterations': budget.timed_iterations,
                            'extrapolated': budget.extrapolated}
     try:
@@ -89,12 +89,12 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
     plan_ms = timed_ms(lambda: solver.solve(backend.costs, context, iterations=budget.timed_iterations), dev,
                        repeats)
     iter_ms = [t / budget.timed_iterations for t in plan_ms]
-    scale = budget.iterations  # per-plan = per-iteration x iterations (exact when not extrapolated)
+    scale = budget.cem.iterations  # per-plan = per-iteration x iterations (exact when not extrapolated)
     row['iter_ms_p50'] = statistics.median(iter_ms)
     row['plan_ms_p50'] = statistics.median(iter_ms) * scale
     row['plan_ms_p99'] = percentile(iter_ms, 99) * scale
     row['plans_per_s'] = 1e3 / row['plan_ms_p50']
-    row['gflop_per_plan'] = gflop_per_iter * budget.iterations
+    row['gflop_per_plan'] = gflop_per_iter * budget.cem.iterations
     row['gflops'] = gflop_per_iter / (row['iter_ms_p50'] / 1e3)
     return row
 
@@ -105,7 +105,7 @@ def bench_naive(model_dir: Path, budget: Budget, device: str, repeats: int,
     backend = make_backend('torch', model_dir, device=device, rollout='naive', cuda_graphs=False, cost=cost)
     gen = torch.Generator().manual_seed(0)
     context = random_context(backend, gen)
-    candidates = torch.randn(budget.samples, budget.horizon, backend.block_dim, generator=gen).to(backend.device)
+    candidates = torch.randn(budget.cem.num_samples, budget.cem.horizon, backend.block_dim, generator=gen).to(backend.device)
     return statistics.median(timed_ms(lambda: backend.costs(candidates, context), backend.device, repeats))
 
 

@@ -108,7 +108,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('start_enabled', 'bool', True, '', False,
               'Commanding enabled at activation (else wait for True on ~/enable).'),
     # command output
-    ParamSpec('command_type', 'string', 'twist', '', False, f'Command message: one of {", ".join(COMMAND_TYPES)}.'),
+    ParamSpec('command_type', 'string', 'twist_stamped', '', False,
+              f'Command message: one of {", ".join(COMMAND_TYPES)} (twist_stamped: what Jazzy\'s '
+              'diff_drive_controller and Nav2 expect).'),
     ParamSpec('command_fields', 'string_array', ['linear.x', 'angular.z'], '', False,
               'Per action dim: a Twist field (twist types) or a joint name (joint_trajectory); '
               'unused for float64_multi_array.'),

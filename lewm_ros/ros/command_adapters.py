@@ -51,9 +51,11 @@ class CommandAdapter:
         msg.data = [float(v) for v in values]
         return msg
 
-    def _trajectory(self, values: np.ndarray, stamp: TimeMsg) -> JointTrajectory:
+    def _trajectory(self, values: np.ndarray, _stamp: TimeMsg) -> JointTrajectory:
+        """A zero header stamp means "start now" to joint_trajectory_controller, so a clock skew
+        between this computer and the controller's cannot get the command rejected as stale."""
         msg = JointTrajectory()
-        msg.header.stamp = stamp
+        msg.header.stamp = TimeMsg()
         msg.header.frame_id = self.mapping.frame_id
         msg.joint_names = list(self.mapping.fields)
         seconds = self.mapping.time_from_start_s

@@ -39,6 +39,7 @@ from lewm_ros.control.planning_worker import PlanningWorker, PlanReport
 from lewm_ros.control.realtime import prepare_for_control_loop
 from lewm_ros.control.safety import RESET_ON_RESUME, SafetyFilter
 from lewm_ros.ros.command_adapters import CommandAdapter
+from lewm_ros.ros.log_forwarding import forward_python_logging, stop_forwarding
 from lewm_ros.ros.messages import diagnostics_message, planned_actions_message
 from lewm_ros.ros.parameter_declarations import declare_all, read_all
 from lewm_ros.ros.spinning import spin
@@ -55,6 +56,7 @@ class PlannerNode(LifecycleNode):
 
     def __init__(self, node_name: str = 'planner_node', **kwargs) -> None:
         super().__init__(node_name, **kwargs)
+        self._log_handler = forward_python_logging(self.get_logger())
         self._rejected_overrides = declare_all(self)
         for name, reason in self._rejected_overrides.items():
             self.get_logger().error(f'parameter {name}: override rejected ({reason}); configure will fail')
@@ -70,20 +72,30 @@ class PlannerNode(LifecycleNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            if self._rejected_overrides:
-                raise ValueError('; '.join(f'parameter {name}: {reason}'
-                                           for name, reason in self._rejected_overrides.items()))
-            self._params = P.from_values(read_all(self))
-            self._planner = build_planner(self._params)
-            self._metadata = self._planner.metadata
-            mapping, safety_config = self._params.resolve(self._metadata)
-            self._camera = CameraPipeline(self._metadata.image_size, self._params.camera.crop)
-            if self._params.control.goal_image_path:
-                self._planner.set_goal(self._goal_from_file(self._params.control.goal_image_path))
-        except Exception as exc:  # every configure failure is reported, the node stays unconfigured
+            mapping = self._configure()
+        except Exception as exc:  # every configure failure is logged; the node stays unconfigured
             self.get_logger().error(f'configure failed: {exc}')
-            self._clear_state()
+            self._teardown()
             return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(
+            f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
+            f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
+            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {decoder_name()}, '
+            f'command {mapping.command_type}, control {self._params.control.control_rate_hz} Hz')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self):
+        """Parameters, model, planner, goal, interfaces, planner thread; returns the command mapping.
+        Raises with the cause; _teardown() undoes whatever was made."""
+        if self._rejected_overrides:
+            raise ValueError('; '.join(f'parameter {name}: {reason}' for name, reason in self._rejected_overrides.items()))
+        self._params = P.from_values(read_all(self))
+        self._planner = build_planner(self._params)
+        self._metadata = self._planner.metadata
+        mapping, safety_config = self._params.resolve(self._metadata)
+        self._camera = CameraPipeline(self._metadata.image_size, self._params.camera.crop)
+        if self._params.control.goal_image_path:
+            self._planner.set_goal(self._goal_from_file(self._params.control.goal_image_path))
         self._adapter = CommandAdapter(mapping)
         self._safety = SafetyFilter(safety_config)
         self._stream = ActionStream(self._metadata.frameskip, self._metadata.action_dim)
@@ -92,12 +104,7 @@ class PlannerNode(LifecycleNode):
         self._create_interfaces()
         prepare_for_control_loop()
         self._worker.start()
-        self.get_logger().info(
-            f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
-            f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
-            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {decoder_name()}, '
-            f'command {mapping.command_type}, control {self._params.control.control_rate_hz} Hz')
-        return TransitionCallbackReturn.SUCCESS
+        return mapping
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         with self._control_lock:
@@ -107,11 +114,11 @@ class PlannerNode(LifecycleNode):
             self._control_timer = self.create_timer(self._params.control.period_s, self._on_control,
                                                     callback_group=self._control_group)
             self._active = True
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_activate(state)  # enables the lifecycle publishers
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._halt()
-        return TransitionCallbackReturn.SUCCESS
+        self._halt()  # the zero command goes out before the publishers fall silent
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._teardown()
@@ -121,9 +128,11 @@ class PlannerNode(LifecycleNode):
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
-    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
+    on_error = on_shutdown  # an error transition also stops the robot and tears down
+
+    def destroy_node(self) -> None:
+        stop_forwarding(self._log_handler)
+        super().destroy_node()
 
     def publish_stop(self) -> None:
         """Publish one zero command now (deactivate, shutdown, SIGINT), if configured."""
@@ -144,19 +153,7 @@ class PlannerNode(LifecycleNode):
         self._cmd_pub = self._control_timer = None
         self._entities: list = []
         self._latest: tuple[np.ndarray, float] | None = None
-        self._stats = PlannerStats()
-
-    @property
-    def images_received(self) -> int:
-        return self._stats.images_received
-
-    @property
-    def images_dropped(self) -> int:
-        return self._stats.images_dropped
-
-    @property
-    def last_drop_reason(self) -> str:
-        return self._stats.last_drop_reason
+        self.stats = PlannerStats()
 
     def _halt(self) -> None:
         with self._control_lock:
@@ -173,8 +170,9 @@ class PlannerNode(LifecycleNode):
             self._worker.stop()
         with self._control_lock:  # a diagnostics callback in flight finishes before its publisher goes
             for entity in self._entities:
-                destroy = {'pub': self.destroy_publisher, 'sub': self.destroy_subscription,
-                           'srv': self.destroy_service, 'timer': self.destroy_timer}[entity[0]]
+                destroy = {'pub': self.destroy_publisher, 'lifecycle_pub': self.destroy_lifecycle_publisher,
+                           'sub': self.destroy_subscription, 'srv': self.destroy_service,
+                           'timer': self.destroy_timer}[entity[0]]
                 destroy(entity[1])
             self._clear_state()
 
@@ -188,37 +186,42 @@ class PlannerNode(LifecycleNode):
             raise ValueError(f'goal_image_path: {exc}') from None
 
     def _create_interfaces(self) -> None:
+        """Topics, services and the diagnostics timer. Outputs are lifecycle publishers (silent while
+        inactive) except /diagnostics, which also reports an inactive node. A compressed camera is
+        read from ``image/compressed`` (image_transport's naming for the base topic ``image``)."""
         raw = self._params.camera.image_type == 'raw'
-        made = [
-            ('pub', self.create_publisher(self._adapter.msg_type, 'cmd', 10)),
-            ('pub', self.create_publisher(Float32, '~/plan_cost', 10)),
-            ('pub', self.create_publisher(Float64MultiArray, '~/planned_actions', 10)),
-            ('pub', self.create_publisher(DiagnosticArray, '/diagnostics', 10)),
-            ('sub', self.create_subscription(Image if raw else CompressedImage, 'image', self._on_image,
-                                             qos_profile_sensor_data, callback_group=self._input_group)),
-            ('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, GOAL_QOS,
-                                             callback_group=self._goal_group)),
-            ('sub', self.create_subscription(Bool, '~/enable', lambda m: self._safety.set_enabled(m.data), 10,
-                                             callback_group=self._input_group)),
-            ('sub', self.create_subscription(Bool, '~/estop', self._on_estop, 10,
-                                             callback_group=self._input_group)),
-            ('srv', self.create_service(Trigger, '~/set_goal_from_camera', self._on_goal_from_camera,
-                                        callback_group=self._goal_group)),
-            ('srv', self.create_service(Trigger, '~/reset_estop', self._on_reset_estop,
-                                        callback_group=self._input_group)),
-            ('timer', self.create_timer(1.0 / self._params.control.diagnostics_rate_hz, self._on_diagnostics,
-                                        callback_group=self._input_group)),
-        ]
-        self._entities = made
-        self._cmd_pub, self._cost_pub, self._actions_pub, self._diag_pub = (entity[1] for entity in made[:4])
+        keep = self._keep
+        self._cmd_pub = keep('lifecycle_pub', self.create_lifecycle_publisher(self._adapter.msg_type, 'cmd', 10))
+        self._cost_pub = keep('lifecycle_pub', self.create_lifecycle_publisher(Float32, '~/plan_cost', 10))
+        self._actions_pub = keep('lifecycle_pub',
+                                 self.create_lifecycle_publisher(Float64MultiArray, '~/planned_actions', 10))
+        self._diag_pub = keep('pub', self.create_publisher(DiagnosticArray, '/diagnostics', 10))
+        keep('sub', self.create_subscription(Image if raw else CompressedImage, 'image' if raw else 'image/compressed',
+                                             self._on_image, qos_profile_sensor_data, callback_group=self._input_group))
+        keep('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, GOAL_QOS,
+                                             callback_group=self._goal_group))
+        keep('sub', self.create_subscription(Bool, '~/enable', lambda m: self._safety.set_enabled(m.data), 10,
+                                             callback_group=self._input_group))
+        keep('sub', self.create_subscription(Bool, '~/estop', self._on_estop, 10, callback_group=self._input_group))
+        keep('srv', self.create_service(Trigger, '~/set_goal_from_camera', self._on_goal_from_camera,
+                                        callback_group=self._goal_group))
+        keep('srv', self.create_service(Trigger, '~/reset_estop', self._on_reset_estop,
+                                        callback_group=self._input_group))
+        keep('timer', self.create_timer(1.0 / self._params.control.diagnostics_rate_hz, self._on_diagnostics,
+                                        callback_group=self._input_group))
+
+    def _keep(self, kind: str, entity):
+        """Remember an entity for _teardown (kind: lifecycle_pub | pub | sub | srv | timer)."""
+        self._entities.append((kind, entity))
+        return entity
 
     # ---------------------------------------------------------------- inputs
     def _on_image(self, msg) -> None:
-        self._stats.image_received()
+        self.stats.image_received()
         try:
             image = self._camera.from_message(msg)
         except ImageDecodeError as exc:
-            self._stats.image_dropped(str(exc))
+            self.stats.image_dropped(str(exc))
             self.get_logger().warning(f'dropping camera image: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
             return
         with self._image_lock:
@@ -305,10 +308,10 @@ class PlannerNode(LifecycleNode):
                 self._worker.submit_boundary(boundary, latest[0])
             self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now()))
             self._stream.record(command)
-            self._stats.control_rate.tick(now)
+            self.stats.control_rate.tick(now)
 
     def _on_plan(self, report: PlanReport) -> None:
-        self._stats.plan_finished(report.latency_s, report.cost, self._now())
+        self.stats.plan_finished(report.latency_s, report.cost, self._now())
         self._cost_pub.publish(Float32(data=report.cost))
         if report.installed:
             self._actions_pub.publish(planned_actions_message(report.raw_actions))
@@ -319,7 +322,7 @@ class PlannerNode(LifecycleNode):
                 return
             with self._image_lock:
                 latest = self._latest
-            report = self._stats.report(self._safety.state if self._active else None,
+            report = self.stats.report(self._safety.state if self._active else None,
                                         None if latest is None else self._now() - latest[1],
                                         self._params.model.backend, self._params.model.model_dir,
                                         self._worker.errors)

@@ -45,8 +45,8 @@ class RunConfig:
     'name:=value' overrides for every node that declares the name; log_level: ROS log level."""
     params_file: Path
     nodes: tuple[str, ...]
-    camera_topic: str = '/camera/image_raw'
-    cmd_topic: str = '/cmd_vel'
+    camera_topic: str = 'camera/image_raw'
+    cmd_topic: str = 'cmd_vel'
     remaps: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
     log_level: str = 'info'
@@ -66,7 +66,8 @@ class RunConfig:
 
     def default_remaps(self) -> list[str]:
         """Node-scoped rules wiring the nodes together (after the user's rules, which win)."""
-        rules = [f'planner_node:image:={self.camera_topic}', f'planner_node:cmd:={self.cmd_topic}',
+        rules = [f'planner_node:image:={self.camera_topic}',
+                 f'planner_node:image/compressed:={self.camera_topic}/compressed', f'planner_node:cmd:={self.cmd_topic}',
                  f'sim_node:camera/image_raw:={self.camera_topic}', f'sim_node:cmd_vel:={self.cmd_topic}',
                  f'sim_node:command:={self.cmd_topic}']
         if 'sim_node' in self.nodes and 'planner_node' in self.nodes:
@@ -202,8 +203,9 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--with-sim', action='store_true', help='also run sim_node (the simulator, installed with the side package)')
     group.add_argument('--sim-only', action='store_true', help='run sim_node alone (a simulated robot)')
-    parser.add_argument('--camera-topic', default='/camera/image_raw', help='camera image topic')
-    parser.add_argument('--cmd-topic', default='/cmd_vel', help='command topic')
+    parser.add_argument('--camera-topic', default='camera/image_raw',
+                        help='camera image topic (compressed: <topic>/compressed)')
+    parser.add_argument('--cmd-topic', default='cmd_vel', help='command topic')
     parser.add_argument('-r', '--remap', action='append', default=[], metavar='[NODE:]FROM:=TO',
                         help="remapping rule, e.g. image:=/camera/image_raw or planner_node:cmd:=/cmd_vel")
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',

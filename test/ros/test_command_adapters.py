@@ -40,6 +40,7 @@ def test_joint_trajectory_one_point():
                                         time_from_start_s=1.25)).build(ACTION, STAMP)
     assert isinstance(msg, JointTrajectory)
     assert msg.joint_names == ['j1', 'j2'] and list(msg.points[0].positions) == [0.5, -0.25]
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (0, 0)  # start now, whatever the clock skew
     assert (msg.points[0].time_from_start.sec, msg.points[0].time_from_start.nanosec) == (1, 250_000_000)
 
 

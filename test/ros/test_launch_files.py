@@ -33,3 +33,22 @@ def test_launch_description_builds_with_launch_ros():
     description = module.generate_launch_description()
     names = {a.name for a in description.get_launch_arguments()}
     assert names == ARGUMENTS
+
+
+@pytest.mark.parametrize('name', ['planner.launch.py', 'sim.launch.py'])
+def test_every_launch_argument_has_a_default(name):
+    """`ros2 launch lewm_ros <file>` with no arguments must come up (the shipped model by default)."""
+    path = LAUNCH.parent / name
+    declarations = [node for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+                    if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'DeclareLaunchArgument']
+    assert declarations
+    missing = [node.args[0].value for node in declarations
+               if 'default_value' not in {keyword.arg for keyword in node.keywords}]
+    assert not missing, f'{name}: launch arguments without a default: {missing}'
+
+
+def test_topics_are_relative_and_compressed_follows_image_transport():
+    source = LAUNCH.read_text()
+    assert "default_value='camera/image_raw'" in source and "default_value='cmd_vel'" in source
+    assert "('image/compressed', [camera, '/compressed'])" in source
+    assert "os.path.join(share, 'models', SHIPPED_MODEL)" in source

@@ -16,14 +16,14 @@ import pytest  # noqa: E402
 import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import Twist  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
+from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from lewm_ros.ros.planner_node import PlannerNode  # noqa: E402
@@ -60,7 +60,7 @@ class Harness(Node):
         self.commands: list[tuple[float, np.ndarray]] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.planned: list[Float64MultiArray] = []
-        self.create_subscription(Twist, 'cmd', self._on_cmd, 50)
+        self.create_subscription(TwistStamped, 'cmd', self._on_cmd, 50)
         self.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
         self.create_subscription(Float64MultiArray, f'{node_name}/planned_actions', self.planned.append, 10)
         self.reset_estop = self.create_client(Trigger, f'{node_name}/reset_estop')
@@ -71,8 +71,8 @@ class Harness(Node):
         self._thread = threading.Thread(target=self._camera, daemon=True)
         self._thread.start()
 
-    def _on_cmd(self, msg: Twist) -> None:
-        self.commands.append((time.monotonic(), np.array([msg.linear.x, msg.angular.z])))
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        self.commands.append((time.monotonic(), np.array([msg.twist.linear.x, msg.twist.angular.z])))
 
     def _camera(self) -> None:
         while self._running:
@@ -218,15 +218,15 @@ def test_every_encoding_accepted_and_malformed_dropped_with_reason(running, capf
     harness.camera_on.clear()
     time.sleep(0.1)
     for msg in raw_messages():
-        received, dropped = node.images_received, node.images_dropped
+        received, dropped = node.stats.images_received, node.stats.images_dropped
         harness.image_pub.publish(msg)
-        assert wait_for(lambda: node.images_received > received, 2.0), msg.encoding
-        assert node.images_dropped == dropped, f'{msg.encoding}: {node.last_drop_reason}'
+        assert wait_for(lambda: node.stats.images_received > received, 2.0), msg.encoding
+        assert node.stats.images_dropped == dropped, f'{msg.encoding}: {node.stats.last_drop_reason}'
     bad = Image(height=48, width=64, encoding='rgb8', step=100, data=bytes(100 * 48))
-    dropped = node.images_dropped
+    dropped = node.stats.images_dropped
     harness.image_pub.publish(bad)
-    assert wait_for(lambda: node.images_dropped > dropped, 2.0)
-    assert 'step 100' in node.last_drop_reason
+    assert wait_for(lambda: node.stats.images_dropped > dropped, 2.0)
+    assert 'step 100' in node.stats.last_drop_reason
     harness.camera_on.set()
     assert wait_for(lambda: 'dropping camera image: step 100' in capfd.readouterr().err, 2.0)
 
@@ -247,33 +247,59 @@ def test_zero_command_on_deactivate_and_shutdown(running):
     assert not harness.commands[-1][1].any()
 
 
-def test_compressed_camera_and_goal_from_camera(model_dir):
-    """A second node on compressed images; the goal comes from ~/set_goal_from_camera."""
+def test_compressed_camera_goal_from_camera_and_outputs_silent_while_inactive(model_dir):
+    """A second node on compressed images (read from image/compressed, image_transport's naming);
+    the goal comes from ~/set_goal_from_camera; command and plan outputs are silent while the node
+    is inactive (before activation and after deactivation, bar the zero command), diagnostics not."""
     context = rclpy.Context()
     rclpy.init(context=context)
     node = PlannerNode(node_name='compressed_planner', context=context,
                        parameter_overrides=overrides(model_dir, image_type='compressed', goal_image_path=''))
     client_node = Node('client', context=context)
-    pub = client_node.create_publisher(CompressedImage, 'image', qos_profile_sensor_data)
+    pub = client_node.create_publisher(CompressedImage, 'image/compressed', qos_profile_sensor_data)
     client = client_node.create_client(Trigger, 'compressed_planner/set_goal_from_camera')
+    outputs: list[tuple[float, str]] = []
+    for kind, topic in ((TwistStamped, 'cmd'), (Float32, 'compressed_planner/plan_cost'),
+                        (Float64MultiArray, 'compressed_planner/planned_actions'), (DiagnosticArray, '/diagnostics')):
+        client_node.create_subscription(kind, topic, lambda _m, t=topic: outputs.append((time.monotonic(), t)), 10)
     executor = MultiThreadedExecutor(num_threads=3, context=context)
     executor.add_node(node)
     executor.add_node(client_node)
     spinner = threading.Thread(target=spin, args=(executor,), daemon=True)
     spinner.start()
+    ok, buf = cv2.imencode('.jpg', np.full((48, 64, 3), 90, np.uint8))
+    frame = CompressedImage(format='jpeg', data=buf.tobytes())
+    camera_on = threading.Event()
+
+    def camera() -> None:
+        while camera_on.wait(5.0) and context.ok():
+            pub.publish(frame)
+            time.sleep(1.0 / 30.0)
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert client.wait_for_service(5.0)
         future = client.call_async(Trigger.Request())
         assert wait_for(future.done, 5.0) and not future.result().success  # no image yet
-        ok, buf = cv2.imencode('.jpg', np.full((48, 64, 3), 90, np.uint8))
-        assert wait_for(lambda: (pub.publish(CompressedImage(format='jpeg', data=buf.tobytes())) or
-                                 node.images_received > 0), 3.0)
-        assert node.images_dropped == 0
+        camera_on.set()
+        threading.Thread(target=camera, daemon=True).start()
+        assert wait_for(lambda: node.stats.images_received > 0, 3.0)
+        assert node.stats.images_dropped == 0
         future = client.call_async(Trigger.Request())
         assert wait_for(future.done, 10.0) and future.result().success, future.result().message
         assert node._planner.has_goal
+        silent = {'cmd', 'compressed_planner/plan_cost', 'compressed_planner/planned_actions'}
+        time.sleep(1.5)
+        assert not [t for _, t in outputs if t in silent], 'outputs published while inactive'
+        assert any(t == '/diagnostics' for _, t in outputs), 'diagnostics report an inactive node too'
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert wait_for(lambda: {t for _, t in outputs} >= silent, 10.0), 'no plan or command while active'
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        time.sleep(0.3)  # the zero command of the deactivation arrives
+        after = time.monotonic()
+        time.sleep(1.5)
+        assert not [t for stamp, t in outputs if stamp > after and t in silent], 'outputs after deactivation'
     finally:
+        camera_on.clear()
         executor.shutdown()
         node.destroy_node()
         client_node.destroy_node()

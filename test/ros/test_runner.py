@@ -12,7 +12,7 @@ from lewm_ros.ros.runner import RunConfig, load_node_class, read_params_file
 
 import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
-from geometry_msgs.msg import Twist  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -145,8 +145,8 @@ def test_runner_closes_the_loop_and_sends_a_zero_command_on_sigint(tmp_path, com
                                stderr=subprocess.STDOUT, text=True)
     probe = _Probe(72)
     commands = []
-    probe.node.create_subscription(Twist, f'{NS}/cmd_vel',
-                                   lambda m: commands.append(np.array([m.linear.x, m.linear.y])), 10)
+    probe.node.create_subscription(TwistStamped, f'{NS}/cmd_vel',
+                                   lambda m: commands.append(np.array([m.twist.linear.x, m.twist.linear.y])), 10)
     reset = probe.node.create_client(Trigger, f'{NS}/sim_node/reset')
     try:
         assert reset.wait_for_service(timeout_sec=45.0), 'sim_node did not come up'
@@ -188,8 +188,8 @@ def test_planner_console_script_driven_through_lifecycle_stops_with_a_zero_comma
                                stderr=subprocess.STDOUT, text=True)
     probe = _Probe(domain_id)
     commands = []
-    probe.node.create_subscription(Twist, f'{NS}/cmd', lambda m: commands.append(np.array([m.linear.x,
-                                                                                             m.angular.z])), 10)
+    probe.node.create_subscription(TwistStamped, f'{NS}/cmd', lambda m: commands.append(
+        np.array([m.twist.linear.x, m.twist.angular.z])), 10)
     camera = probe.node.create_publisher(Image, f'{NS}/image', qos_profile_sensor_data)
     frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8).tobytes()
     probe.node.create_timer(1 / 30, lambda: camera.publish(Image(height=64, width=64, encoding='rgb8', step=192,

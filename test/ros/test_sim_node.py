@@ -8,7 +8,7 @@ import pytest
 
 import rclpy  # noqa: E402  (a dependency: installed by scripts/setup_env.sh)
 
-from geometry_msgs.msg import Twist  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data  # noqa: E402
@@ -138,11 +138,11 @@ def test_reset_publishes_a_new_latched_goal_image(harness_factory):
 @pytest.mark.parametrize('field,axis,sign', [('linear.x', 0, 1.0), ('linear.y', 1, -1.0)])
 def test_twist_moves_the_agent_in_the_commanded_direction(harness_factory, field, axis, sign):
     h = harness_factory(63 + axis, mode='lockstep')
-    pub = h.probe.create_publisher(Twist, 'cmd_vel', 100)
+    pub = h.probe.create_publisher(TwistStamped, 'cmd_vel', 100)  # sim_node's default: a Jazzy robot
     assert h.spin_until(lambda: len(h.states) == 1 and pub.get_subscription_count() == 1)
     start = h.states[0][:2]
-    msg = Twist()
-    setattr(getattr(msg, field.split('.')[0]), field.split('.')[1], sign * 0.8)
+    msg = TwistStamped()
+    setattr(getattr(msg.twist, field.split('.')[0]), field.split('.')[1], sign * 0.8)
     for _ in range(8):
         pub.publish(msg)
     assert h.spin_until(lambda: len(h.states) == 9)

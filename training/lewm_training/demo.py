@@ -73,7 +73,7 @@ class DemoObserver:
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import Twist
+        from geometry_msgs.msg import TwistStamped
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Float32, String
         from std_srvs.srv import Trigger
@@ -94,7 +94,7 @@ class DemoObserver:
         self.node.create_subscription(Image, '/camera/image_raw', self._on_image, 10)
         self.node.create_subscription(Image, '/sim_node/goal_image', self._on_goal, latched)
         self.node.create_subscription(Float32, '/planner_node/plan_cost', self._on_cost, 50)
-        self.node.create_subscription(Twist, '/cmd_vel', self._on_cmd, 50)
+        self.node.create_subscription(TwistStamped, 'cmd_vel', self._on_cmd, 50)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self._bool = Bool
 

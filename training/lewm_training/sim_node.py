@@ -9,7 +9,8 @@ Topics (relative names, remap them):
       ``~/goal_image`` (sensor_msgs/Image rgb8, transient-local: a late subscriber gets the current goal),
       ``~/state`` (std_msgs/Float64MultiArray: the task state, e.g. tworoom [x, y, vx, vy] [m, m/s]),
       ``~/episode`` (std_msgs/String JSON: episode, step, sim_time, distance, success, reached);
-  sub ``cmd_vel`` (geometry_msgs/Twist; command_type 'twist': action[i] = twist_fields[i]) or
+  sub ``cmd_vel`` (geometry_msgs/TwistStamped or Twist; command_type 'twist_stamped' / 'twist':
+      action[i] = twist_fields[i]) or
       ``command`` (std_msgs/Float64MultiArray; command_type 'float64_multi_array': action = data),
       in raw action units (tworoom: fraction of max speed in [-1, 1]).
 Services: ``~/reset`` (std_srvs/Trigger): next seeded start/goal episode, publishes its goal image.
@@ -22,7 +23,7 @@ import signal
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -83,11 +84,14 @@ class SimNode(Node):
         self._episode_pub = self.create_publisher(String, '~/episode', 10)
         lockstep = self.config.mode == 'lockstep'
         command_qos = QoSProfile(depth=100 if lockstep else 1, reliability=ReliabilityPolicy.RELIABLE)
-        if self.config.command_type == 'twist':
+        if self.config.command_type in ('twist', 'twist_stamped'):
             if len(self.config.twist_fields) != self.robot.action_dim:
                 raise ValueError(f'parameter twist_fields={list(self.config.twist_fields)} needs one field per '
                                  f'action dim of task {self.config.task} ({self.robot.action_dim})')
-            self.create_subscription(Twist, 'cmd_vel', self._on_twist, command_qos)
+            if self.config.command_type == 'twist':
+                self.create_subscription(Twist, 'cmd_vel', self._on_twist, command_qos)
+            else:
+                self.create_subscription(TwistStamped, 'cmd_vel', lambda msg: self._on_twist(msg.twist), command_qos)
         else:
             self.create_subscription(Float64MultiArray, 'command', self._on_array, command_qos)
         self.create_service(Trigger, '~/reset', self._on_reset)

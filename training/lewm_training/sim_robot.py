@@ -21,7 +21,7 @@ from lewm_training.policies import PolicyConfig, make_policy
 from lewm_training.tasks import make_task, task_names
 
 MODES = ('realtime', 'lockstep')
-COMMAND_TYPES = ('twist', 'float64_multi_array')
+COMMAND_TYPES = ('twist_stamped', 'twist', 'float64_multi_array')
 """Names shared with the planner's ``command_type`` (lewm_ros.control.command_mapping)."""
 TWIST_FIELDS = tuple(f'{part}.{axis}' for part in ('linear', 'angular') for axis in 'xyz')
 
@@ -49,10 +49,11 @@ SIM_PARAMS: tuple[SimParam, ...] = (
              "realtime: sim seconds per wall second (steps at real_time_factor / dt Hz)."),
     SimParam('command_timeout', 'double', 0.5, 's',
              'realtime: apply a zero action when the newest command is older than this (wall time).'),
-    SimParam('command_type', 'string', 'twist', '',
-             f'Command message: one of {", ".join(COMMAND_TYPES)} (topic cmd_vel resp. command).'),
+    SimParam('command_type', 'string', 'twist_stamped', '',
+             f'Command message: one of {", ".join(COMMAND_TYPES)} (twist types on cmd_vel, as a Jazzy '
+             'diff_drive_controller reads them; float64_multi_array on command).'),
     SimParam('twist_fields', 'string_array', ['linear.x', 'linear.y'], '',
-             'twist: the Twist field giving each action dim (action[i] = field i, raw action units).'),
+             'twist types: the Twist field giving each action dim (action[i] = field i, raw action units).'),
     SimParam('publish_clock', 'bool', True, '', 'Publish /clock (sim time) after every env step.'),
     SimParam('frame_id', 'string', 'sim_camera', '', 'header.frame_id of the camera messages.'),
 )
@@ -70,7 +71,7 @@ class SimConfig:
     mode: str = 'realtime'
     real_time_factor: float = 1.0
     command_timeout: float = 0.5
-    command_type: str = 'twist'
+    command_type: str = 'twist_stamped'
     twist_fields: tuple[str, ...] = ('linear.x', 'linear.y')
     publish_clock: bool = True
     frame_id: str = 'sim_camera'
