@@ -1,0 +1,34 @@
+"""lewm-demo's command line without ROS: critics as planner_node parameters, and the random
+baseline measured on the demo's own episodes (sim_node's episodes 1..N of config/sim.yaml)."""
+from pathlib import Path
+
+import pytest
+
+from lewm_training.demo import cost_params, default_params_file
+from lewm_training.demo_report import EpisodeRecord, random_baseline
+from lewm_training.evaluate import EvalConfig, episodes_from_policy
+from lewm_training.tasks import make_task
+
+
+def test_cost_terms_become_planner_node_parameters():
+    assert cost_params(['stage=0.5', 'terminal=0']) == (
+        'cost.stage.enabled:=true', 'cost.stage.weight:=0.5', 'cost.terminal.enabled:=false')
+    assert cost_params([]) == ()
+
+
+@pytest.mark.parametrize('items, match', [(['stage=-1'], 'stage_weight'), (['speed=1'], 'TERM'),
+                                          (['stage=1', 'stage=2'], 'twice')])
+def test_bad_cost_terms_are_refused_before_the_nodes_start(items, match):
+    with pytest.raises(ValueError, match=match):
+        cost_params(items)
+
+
+def test_random_baseline_plays_the_demos_episodes(caplog):
+    task = make_task('tworoom', image_size=64)
+    specs = episodes_from_policy('tworoom', 64, EvalConfig(episodes=4, seed=42))[1:]
+    records = [EpisodeRecord(index=i, start_distance=task.distance(s.start_state, s.goal_state))
+               for i, s in enumerate(specs)]
+    baseline = random_baseline(Path(default_params_file()), 42, 50, records)
+    assert baseline['episodes'] == 3 and 'not the same episode' not in caplog.text
+    random_baseline(Path(default_params_file()), 7, 50, records)  # another seed: other episodes
+    assert 'not the same episode' in caplog.text
