@@ -71,7 +71,8 @@ def generate_launch_description():
                            condition=IfCondition(EqualsSubstitution(LaunchConfiguration('model_dir'), shipped_model)))
     autostart = IfCondition(LaunchConfiguration('autostart'))
     configure = EmitEvent(
-        event=ChangeState(lifecycle_node_matcher=matches_action(planner), transition_id=Transition.TRANSITION_CONFIGURE),
+        event=ChangeState(lifecycle_node_matcher=matches_action(planner),
+                          transition_id=Transition.TRANSITION_CONFIGURE),
         condition=autostart,
     )
     activate_when_configured = RegisterEventHandler(

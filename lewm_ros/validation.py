@@ -8,7 +8,8 @@ so a message names the field, the value and what is allowed. Configs call these 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 
 def require(ok: bool, name: str, value: Any, allowed: str) -> None:

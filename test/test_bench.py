@@ -32,7 +32,8 @@ def test_quick_bench_writes_json_and_table(tmp_path, capsys):
 
 def test_shortened_paper_budget_is_labelled_extrapolated():
     budget = paper_budget(3)
-    assert (budget.cem.num_samples, budget.cem.iterations, budget.cem.horizon, budget.timed_iterations) == (300, 30, 5, 3)
+    cem = budget.cem
+    assert (cem.num_samples, cem.iterations, cem.horizon, budget.timed_iterations) == (300, 30, 5, 3)
     assert budget.extrapolated and not paper_budget().extrapolated
 
 

@@ -67,7 +67,8 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
               ) -> dict[str, Any]:
     """One row: encode/plan latency of one backend at one budget (cost: the critics scored)."""
     row: dict[str, Any] = {'preset': preset, 'budget': budget.name, 'backend': backend_name,
-                           'samples': budget.cem.num_samples, 'iterations': budget.cem.iterations, 'horizon': budget.cem.horizon,
+                           'samples': budget.cem.num_samples, 'iterations': budget.cem.iterations,
+                           'horizon': budget.cem.horizon,
                            'elites': budget.cem.num_elites, 'timed_iterations': budget.timed_iterations,
                            'extrapolated': budget.extrapolated}
     try:
@@ -105,7 +106,8 @@ def bench_naive(model_dir: Path, budget: Budget, device: str, repeats: int,
     backend = make_backend('torch', model_dir, device=device, rollout='naive', cuda_graphs=False, cost=cost)
     gen = torch.Generator().manual_seed(0)
     context = random_context(backend, gen)
-    candidates = torch.randn(budget.cem.num_samples, budget.cem.horizon, backend.block_dim, generator=gen).to(backend.device)
+    shape = (budget.cem.num_samples, budget.cem.horizon, backend.block_dim)
+    candidates = torch.randn(*shape, generator=gen).to(backend.device)
     return statistics.median(timed_ms(lambda: backend.costs(candidates, context), backend.device, repeats))
 
 

@@ -2,7 +2,8 @@
 
 Messages are read by attribute (encoding, height, width, step, is_bigendian, data; or format,
 data for CompressedImage), so a sensor_msgs message, a rosbags message or any object with those
-fields works. cv_bridge decodes when it is importable (a ROS install), rosbags-image otherwise.
+fields works. cv_bridge decodes when it is importable (a ROS install); rosbags-image (PyPI) is
+imported only where cv_bridge is missing.
 Depth-like single-channel images (mono16, 16UC1, 32FC1, ...) become grayscale scaled by their
 own min..max (NaN/inf -> 0), replicated to three channels.
 """
@@ -10,14 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
+import cv2
+
 try:  # cv_bridge comes with a ROS install (apt), not from PyPI
-    from cv_bridge import CvBridge
+    from cv_bridge import CvBridge, CvBridgeError
 except ImportError:  # pragma: no cover - depends on the machine
     CvBridge = None
 
-import cv2
-from rosbags.image import ImageError, image_to_cvimage
-from rosbags.image.image import to_cvtype
+if CvBridge is None:
+    from rosbags.image import ImageError as _ConversionError
+    from rosbags.image import image_to_cvimage
+    from rosbags.image.image import to_cvtype
+else:  # pragma: no cover - needs a ROS install
+    _ConversionError = CvBridgeError
 
 #: Encodings converted by colour conversion (cv_bridge/rosbags) straight to rgb8.
 COLOR_ENCODINGS = frozenset({
@@ -45,10 +51,10 @@ def decode_image(msg) -> np.ndarray:
     if height < 1 or width < 1:
         raise ImageDecodeError(f'empty image {width}x{height}')
     try:
-        bits, _fmt, typestr, channels = to_cvtype(encoding)
-    except ImageError:
+        dtype, channels = _dtype_channels(encoding)
+    except (_ConversionError, KeyError, TypeError):
         raise ImageDecodeError(f'unknown encoding {msg.encoding!r}') from None
-    row_bytes = width * channels * np.dtype(typestr).itemsize
+    row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ImageDecodeError(f'step {step} < width*channels*bytes = {row_bytes} for {encoding} {width}x{height}')
     data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray, np.ndarray)) else msg.data
@@ -61,12 +67,12 @@ def decode_image(msg) -> np.ndarray:
     if encoding in COLOR_ENCODINGS:
         try:
             rgb = _to_rgb8(view)
-        except (ImageError, cv2.error) as exc:
+        except (_ConversionError, cv2.error) as exc:
             raise ImageDecodeError(f'cannot convert {encoding} to rgb8: {exc}') from None
         return np.ascontiguousarray(rgb)
     if channels != 1:
         raise ImageDecodeError(f'unsupported encoding {msg.encoding!r} ({channels} channels, not a colour format)')
-    return _gray_to_rgb(image_to_cvimage(view))
+    return _gray_to_rgb(_convert(view, 'passthrough'))
 
 
 def decode_compressed(msg) -> np.ndarray:
@@ -99,12 +105,24 @@ class _Packed:
         self.is_bigendian, self.data = is_bigendian, data
 
 
+def _dtype_channels(encoding: str) -> tuple[np.dtype, int]:
+    """Pixel dtype and channel count of a sensor_msgs encoding."""
+    if CvBridge is not None:  # pragma: no cover - needs a ROS install
+        dtype, channels = CvBridge().encoding_to_dtype_with_channels(encoding)
+        return np.dtype(dtype), int(channels)
+    _bits, _fmt, typestr, channels = to_cvtype(encoding)
+    return np.dtype(typestr), int(channels)
+
+
+def _convert(view: _Packed, desired: str) -> np.ndarray:
+    """The packed image as an OpenCV array in ``desired`` encoding ('passthrough' keeps it)."""
+    if CvBridge is not None:  # pragma: no cover - needs a ROS install
+        return CvBridge().imgmsg_to_cv2(view, desired_encoding=desired)
+    return image_to_cvimage(view, None if desired == 'passthrough' else desired)
+
+
 def _to_rgb8(view: _Packed) -> np.ndarray:
-    if CvBridge is not None:
-        image = CvBridge().imgmsg_to_cv2(view, desired_encoding='rgb8')
-    else:
-        image = image_to_cvimage(view, 'rgb8')
-    return image.astype(np.uint8, copy=False)
+    return _convert(view, 'rgb8').astype(np.uint8, copy=False)
 
 
 def _scale_to_uint8(image: np.ndarray) -> np.ndarray:

@@ -167,7 +167,8 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         check_choice('image_type', v['image_type'], IMAGE_TYPES)
         check_choice('command_type', v['command_type'], COMMAND_TYPES)
         if v['goal_image_path']:
-            require(Path(v['goal_image_path']).is_file(), 'goal_image_path', v['goal_image_path'], 'an existing image file')
+            require(Path(v['goal_image_path']).is_file(), 'goal_image_path', v['goal_image_path'],
+                    'an existing image file')
     except ValueError as exc:  # name the ROS parameter as such
         raise ValueError(f'parameter {exc}') from None
     try:

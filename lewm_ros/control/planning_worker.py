@@ -10,7 +10,8 @@ import collections
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 

@@ -1,7 +1,8 @@
 """Command messages from mapped values, stamped with the node clock: one adapter per command_type (ROS glue)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from builtin_interfaces.msg import Duration

@@ -88,7 +88,8 @@ class PlannerNode(LifecycleNode):
         """Parameters, model, planner, goal, interfaces, planner thread; returns the command mapping.
         Raises with the cause; _teardown() undoes whatever was made."""
         if self._rejected_overrides:
-            raise ValueError('; '.join(f'parameter {name}: {reason}' for name, reason in self._rejected_overrides.items()))
+            raise ValueError('; '.join(f'parameter {name}: {reason}'
+                                       for name, reason in self._rejected_overrides.items()))
         self._params = P.from_values(read_all(self))
         self._planner = build_planner(self._params)
         self._metadata = self._planner.metadata

@@ -25,7 +25,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from importlib.metadata import entry_points
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import yaml
 
@@ -67,7 +68,8 @@ class RunConfig:
     def default_remaps(self) -> list[str]:
         """Node-scoped rules wiring the nodes together (after the user's rules, which win)."""
         rules = [f'planner_node:image:={self.camera_topic}',
-                 f'planner_node:image/compressed:={self.camera_topic}/compressed', f'planner_node:cmd:={self.cmd_topic}',
+                 f'planner_node:image/compressed:={self.camera_topic}/compressed',
+                 f'planner_node:cmd:={self.cmd_topic}',
                  f'sim_node:camera/image_raw:={self.camera_topic}', f'sim_node:cmd_vel:={self.cmd_topic}',
                  f'sim_node:command:={self.cmd_topic}']
         if 'sim_node' in self.nodes and 'planner_node' in self.nodes:
@@ -201,7 +203,8 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     parser = argparse.ArgumentParser(prog='lewm-run', description=__doc__.splitlines()[0])
     parser.add_argument('--params', required=True, type=Path, help='ROS 2 parameter YAML (e.g. config/sim.yaml)')
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--with-sim', action='store_true', help='also run sim_node (the simulator, installed with the side package)')
+    group.add_argument('--with-sim', action='store_true',
+                       help='also run sim_node (the simulator, installed with the side package)')
     group.add_argument('--sim-only', action='store_true', help='run sim_node alone (a simulated robot)')
     parser.add_argument('--camera-topic', default='camera/image_raw',
                         help='camera image topic (compressed: <topic>/compressed)')

@@ -1,4 +1,8 @@
 """Image decoding of every standard encoding (real sensor_msgs messages) and crop/resize."""
+import os
+import subprocess
+import sys
+
 import struct
 import zlib
 
@@ -129,3 +133,17 @@ def test_centre_crop_and_resize():
         crop_and_resize(frame, 8, CropConfig(box=(70, 0, 20, 40)))
     with pytest.raises(ValueError, match='crop_scale'):
         CropConfig(scale=1.5)
+
+
+def test_rosbags_image_is_imported_only_without_cv_bridge(tmp_path):
+    """With a cv_bridge on the path (as on a ROS install) decoding does not import rosbags-image.
+    cv_bridge is not on the package registries: a module with its two names stands in for the
+    import check only (the conversions themselves are covered above with rosbags-image)."""
+    (tmp_path / 'cv_bridge.py').write_text('class CvBridge: pass\nclass CvBridgeError(Exception): pass\n')
+    probe = ('import sys, lewm_ros.camera.decoding as d; '
+             'print(d.decoder_name(), "rosbags.image" in sys.modules)')
+    with_bridge = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True,
+                                 env={**os.environ, 'PYTHONPATH': str(tmp_path)}).stdout.split()
+    assert with_bridge == ['cv_bridge', 'False']
+    without = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout.split()
+    assert without == ['rosbags-image', 'True']

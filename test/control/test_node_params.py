@@ -86,7 +86,7 @@ def test_planner_yaml_lists_every_parameter_with_its_default_and_a_comment():
     assert set(values) == {spec.name for spec in param_specs.SPECS}
     for spec in param_specs.SPECS:
         assert values[spec.name] == spec.default, spec.name
-        line = next(l for l in text.splitlines() if l.strip().startswith(spec.name.split('.')[-1] + ':'))
+        line = next(row for row in text.splitlines() if row.strip().startswith(spec.name.split('.')[-1] + ':'))
         assert '#' in line, f'{spec.name} has no comment in planner.yaml'
 
 

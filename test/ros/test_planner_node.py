@@ -220,7 +220,7 @@ def test_every_encoding_accepted_and_malformed_dropped_with_reason(running, capf
     for msg in raw_messages():
         received, dropped = node.stats.images_received, node.stats.images_dropped
         harness.image_pub.publish(msg)
-        assert wait_for(lambda: node.stats.images_received > received, 2.0), msg.encoding
+        assert wait_for(lambda before=received: node.stats.images_received > before, 2.0), msg.encoding
         assert node.stats.images_dropped == dropped, f'{msg.encoding}: {node.stats.last_drop_reason}'
     bad = Image(height=48, width=64, encoding='rgb8', step=100, data=bytes(100 * 48))
     dropped = node.stats.images_dropped

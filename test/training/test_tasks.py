@@ -85,7 +85,7 @@ def test_tworoom_heuristic_crosses_rooms(tasks):
     rng = np.random.default_rng(0)
     task.reset(options={'state': np.array([-0.8, 0.8, 0, 0], np.float32)})
     goal = np.array([0.8, -0.8, 0, 0], np.float32)
-    for step in range(100):
+    for _ in range(100):
         obs, *_ = task.step(task.heuristic_action(goal, rng, noise=0.1))
         if task.is_success(obs.state, goal):
             break

@@ -78,7 +78,8 @@ class DemoObserver:
         from std_msgs.msg import Bool, Float32, String
         from std_srvs.srv import Trigger
         self.node = Node('lewm_demo', context=context)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.lock = threading.Lock()
         self.keep_frames = keep_frames
         self.status: dict | None = None

@@ -87,7 +87,8 @@ class SimConfig:
         check_positive('command_timeout', self.command_timeout)
         check_choice('command_type', self.command_type, COMMAND_TYPES)
         distinct = len(set(self.twist_fields)) == len(self.twist_fields)
-        require(distinct and all(f in TWIST_FIELDS for f in self.twist_fields), 'twist_fields', self.twist_fields, f'distinct Twist fields from {list(TWIST_FIELDS)}')
+        require(distinct and all(f in TWIST_FIELDS for f in self.twist_fields), 'twist_fields', self.twist_fields,
+                f'distinct Twist fields from {list(TWIST_FIELDS)}')
         require(bool(self.frame_id), 'frame_id', self.frame_id, 'a non-empty frame name')
 
     @classmethod

@@ -21,7 +21,7 @@ import os
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from typing import Callable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 from lewm_training.tasks.base import MujocoTask, Observation  # noqa: E402
 
