@@ -6,23 +6,25 @@ lucas-maes/le-wm `jepa.py` + `module.py`, and `stable-pretraining`'s `vit_hf`, w
 HuggingFace-transformers ViTModel encoder). It is NOT part of lewm_ros and must never run in the
 project venv: it imports that library from a scratch venv outside the repository.
 
-Scratch venv (outside the repo; torch/torchvision are pinned to the wheels on this disk):
+Scratch venv (outside the repo; torch/torchvision pinned to the versions the fixture was made
+with; REF_VENV and REF_TF5 are any two directories outside the repository, e.g.
+``REF_VENV=~/lewm_ref REF_TF5=~/lewm_ref_tf5``):
 
-    python3 -m venv /work/scratch_ref
-    /work/scratch_ref/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/scratch_ref/bin/pip install stable-worldmodel==0.1.1 "transformers>=4.50,<5" \
+    python3 -m venv $REF_VENV
+    $REF_VENV/bin/pip install torch==2.14.1 torchvision==0.29.1
+    $REF_VENV/bin/pip install stable-worldmodel==0.1.1 "transformers>=4.50,<5" \
         hydra-core omegaconf timm torchmetrics opencv-python-headless imageio kornia lightning \
         matplotlib requests_cache "huggingface-hub>=0.34,<1.0" "datasets<4.1"
-    /work/scratch_ref/bin/pip install --no-deps stable-pretraining==0.1.8
+    $REF_VENV/bin/pip install --no-deps stable-pretraining==0.1.8
     # transformers 5.x overlay, used only by --verify to check weights_hf5.pt:
-    /work/scratch_ref/bin/pip install --no-deps --target /work/scratch_ref_tf5 transformers==5.17.0 \
+    $REF_VENV/bin/pip install --no-deps --target $REF_TF5 transformers==5.17.0 \
         "huggingface-hub>=1.5,<2" "tokenizers>=0.23.1,<0.24" httpx httpcore h11 anyio sniffio
 
 Run (from the repository root):
 
-    /work/scratch_ref/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference
-    /work/scratch_ref/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference --verify
-    PYTHONPATH=/work/scratch_ref_tf5 /work/scratch_ref/bin/python \
+    $REF_VENV/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference
+    $REF_VENV/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference --verify
+    PYTHONPATH=$REF_TF5 $REF_VENV/bin/python \
         scripts/make_reference_fixture.py --out test/fixtures/reference --verify
 
 Generation needs transformers 4.x (native key names `encoder.encoder.layer.N...`, as in the
@@ -116,12 +118,12 @@ statistic is random (AdaLN-zero gates included), model in eval mode, seed 0.
 
 Made with: {versions} (CPU).
 
-Regenerate / verify (scratch venv outside the repo, see the docstring of the script for the
-commands that create it):
+Regenerate / verify (scratch venv `$REF_VENV` and transformers 5.x overlay `$REF_TF5`, both
+outside the repo; the docstring of the script has the commands that create them):
 
-    /work/scratch_ref/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference
-    /work/scratch_ref/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference --verify
-    PYTHONPATH=/work/scratch_ref_tf5 /work/scratch_ref/bin/python \\
+    $REF_VENV/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference
+    $REF_VENV/bin/python scripts/make_reference_fixture.py --out test/fixtures/reference --verify
+    PYTHONPATH=$REF_TF5 $REF_VENV/bin/python \\
         scripts/make_reference_fixture.py --out test/fixtures/reference --verify
 
 ## Files
