@@ -246,8 +246,9 @@ def paper_config(action_dim: int = 2, frameskip: int = 5) -> LeWMConfig:
 
 def compact_config(action_dim: int = 2, frameskip: int = 5) -> LeWMConfig:
     """CPU-friendly LeWM: 64 px ViT/16 (width 128, depth 4), latent D = 64, 3-block predictor
-    of width 128. ~1.7M parameters; sized so a control-rate MPC plan fits in < 100 ms on
-    2 CPU cores (see README, "Why the compact preset")."""
+    of width 128. 1,996,718 parameters for a 2-D action and frameskip 5; sized for a
+    control-rate MPC plan on 2 CPU cores (plan latencies: the model card of
+    ``models/tworoom_compact``)."""
     block = action_dim * frameskip
     latent = 64
     return LeWMConfig(

@@ -4,7 +4,7 @@
 ONNX export traces. :class:`OneDnnLinearKernels` calls PyTorch's oneDNN linear with the GELU fused
 into its epilogue (``torch.ops.mkldnn._linear_pointwise``, the op TorchInductor emits for CPU
 linears), for the torch backend on CPU with a wide predictor (:func:`select_kernels`). Measured
-in one process on the 2-core development machine, paper predictor, paper-budget costs call
+in one process on a 2-core AMD EPYC CPU (x86_64, 2.6 GHz), paper predictor, paper-budget costs call
 (300 candidates, H 5): 538 -> 463 ms (min of 8 alternating calls; the (900 x 192) @ (192 x 2048)
 key/value product ran at 127 GFLOP/s through ``F.linear``, MKL, in the rollout); same costs (max
 rel diff 1.4e-7 to the naive rollout either way). The compact preset's GEMMs are too small to
