@@ -1,7 +1,10 @@
 """planner_node parameter values -> validated dataclasses (no ROS imports).
 
 The declarations (name, type, default, unit, range, static/dynamic) are
-lewm_ros.control.param_specs.SPECS. Static parameters are read at configure; a change while
+lewm_ros.control.param_specs.SPECS. Camera and command parameters left unset ('' / [] / 0) take
+the values of the model's recording (:class:`~lewm_ros.control.deployment.Deployment`) once the
+model is loaded (:meth:`NodeParams.with_model_defaults`), else the built-in defaults
+(:data:`BUILTIN`). Static parameters are read at configure; a change while
 configured is rejected with the reason. Dynamic parameters are validated and applied between
 plans (safety: at the next control tick). The safety limits bound the action the planner may
 command (action_low/high) and, after command_scales, the published command (command_low/high).
@@ -17,6 +20,7 @@ import numpy as np
 
 from lewm_ros.camera.crop import CropConfig
 from lewm_ros.control.command_mapping import COMMAND_TYPES, CommandMapping
+from lewm_ros.control.deployment import IMAGE_TYPES, Deployment
 from lewm_ros.control.param_specs import SPEC_BY_NAME, STATIC, check_value, defaults
 from lewm_ros.control.safety import SafetyConfig
 from lewm_ros.model.metadata import ModelMetadata
@@ -25,7 +29,9 @@ from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import COST_TERMS, LatentCostConfig
 from lewm_ros.validation import check_choice, check_int, require
 
-IMAGE_TYPES = ('raw', 'compressed')
+#: Values of the parameters left unset when the model carries no recording.
+BUILTIN: dict[str, Any] = {'image_type': 'raw', 'crop_scale': 1.0, 'control_rate': 10.0,
+                           'command_type': 'twist_stamped', 'command_fields': ['linear.x', 'angular.z']}
 
 
 @dataclass(frozen=True)
@@ -85,12 +91,14 @@ class ControlParams:
 
 @dataclass(frozen=True)
 class NodeParams:
-    """All parameters, validated; values: the raw name -> value map they came from."""
+    """All parameters, validated; declared: the name -> value map they came from (unset values
+    as given); values: the same with unset values replaced by BUILTIN."""
     model: ModelParams
     planner: PlannerParams
     camera: CameraParams
     control: ControlParams
     values: dict[str, Any]
+    declared: dict[str, Any]
 
     def command_mapping(self, metadata: ModelMetadata) -> CommandMapping:
         """The command mapping for the model's action dim: scales and the limits of the published
@@ -114,6 +122,21 @@ class NodeParams:
                             rate_limit=tuple(_per_dim(v, 'rate_limit', dims, [math.inf] * dims)),
                             image_timeout=float(v['image_timeout']), plan_timeout=float(v['plan_timeout']))
 
+    def with_model_defaults(self, metadata: ModelMetadata) -> NodeParams:
+        """The parameters with every unset camera / command value taken from the model's recording,
+        when it has one (explicit values win). ValueError names the file for a bad record."""
+        deployment = Deployment.of_model(metadata)
+        if deployment is None:
+            return self
+        recorded = {'image_type': deployment.image_type, 'control_rate': deployment.control_rate_hz,
+                    'command_type': deployment.command_type, 'command_fields': list(deployment.command_fields),
+                    'command_scales': list(deployment.command_scales)}
+        given = {name: value for name, value in self.declared.items() if not _unset(name, value)}
+        values = {**self.declared, **recorded, **given}
+        if _unset('crop_box', self.declared['crop_box']) and _unset('crop_scale', self.declared['crop_scale']):
+            values['crop_box'], values['crop_scale'] = list(deployment.crop_box), deployment.crop_scale
+        return from_values(values)
+
     def resolve(self, metadata: ModelMetadata) -> tuple[CommandMapping, SafetyConfig]:
         """Validate the model-dependent parameters against the model's metadata."""
         if self.planner.receding_blocks > self.planner.horizon:
@@ -124,6 +147,11 @@ class NodeParams:
             raise ValueError(f"plan_timeout={self.values['plan_timeout']} s must exceed the time a plan is executed "
                              f'before the next one (receding_blocks * frameskip / control_rate = {executing_s:.3f} s)')
         return self.command_mapping(metadata), self.safety_config(metadata)
+
+
+def _unset(name: str, value: Any) -> bool:
+    """Whether a camera / command parameter was left to the model (or BUILTIN)."""
+    return name in (*BUILTIN, 'command_scales', 'crop_box') and value in ('', [], 0.0)
 
 
 def _per_dim(values: dict[str, Any], name: str, dims: int, default: list[float]) -> list[float]:
@@ -164,6 +192,10 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         require(v['device'] == 'cpu' or v['device'].startswith('cuda'), 'device', v['device'], "'cpu', 'cuda[:N]'")
         check_int('planner.num_elites', v['planner.num_elites'], 2, v['planner.num_samples'])
         check_int('receding_blocks', v['receding_blocks'], 1, v['planner.horizon'])
+        require(v['control_rate'] == 0.0 or v['control_rate'] >= 0.1, 'control_rate', v['control_rate'],
+                "0 (the model's recording, else 10) or [0.1, 1000]")
+        declared = dict(v)
+        v.update({name: value for name, value in BUILTIN.items() if _unset(name, v[name])})
         check_choice('image_type', v['image_type'], IMAGE_TYPES)
         check_choice('command_type', v['command_type'], COMMAND_TYPES)
         if v['goal_image_path']:
@@ -187,7 +219,7 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],
                               start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path']),
-        values=v)
+        values=v, declared=declared)
 
 
 def _cost_config(v: dict[str, Any]) -> LatentCostConfig:

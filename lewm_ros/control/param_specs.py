@@ -30,6 +30,8 @@ _CRITICS = {
     'action': (False, 'squared z-scored actions (effort).'),
     'smoothness': (False, 'squared change of z-scored actions between blocks.'),
 }
+#: What an unset camera / command parameter means (a model trained on a robot's recording).
+FROM_MODEL = "the model's recording (lewm_meta.json deployment)"
 #: Largest magnitude of an action or command limit [action / command units].
 LIMIT_MAX = 1000.0
 
@@ -91,31 +93,34 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('receding_blocks', 'integer', 1, 'blocks', True,
               'Replan after executing this many action blocks of a plan (<= planner.horizon).', (1, 100)),
     # camera
-    ParamSpec('image_type', 'string', 'raw', '', False,
-              "Camera message: 'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage)."),
+    ParamSpec('image_type', 'string', '', '', False,
+              "Camera message: 'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage); "
+              f"'' = {FROM_MODEL}, else 'raw'."),
     ParamSpec('crop_box', 'integer_array', [], 'px', False,
-              '[] = centred square crop; [x, y, w, h] = explicit crop region before resizing to the model size.',
-              (0, 100_000)),
-    ParamSpec('crop_scale', 'double', 1.0, '', False,
-              "Centred crop side as a fraction of the frame's shorter side.", (0.01, 1.0)),
+              '[x, y, w, h] = explicit crop region before resizing to the model size; [] = a centred square '
+              '(crop_scale).', (0, 100_000)),
+    ParamSpec('crop_scale', 'double', 0.0, '', False,
+              "Centred crop side as a fraction of the frame's shorter side (0.01..1); 0 with crop_box [] = "
+              f'{FROM_MODEL}, else 1.', (0.0, 1.0)),
     # goal
     ParamSpec('goal_image_path', 'string', '', '', True,
               'Image file (png/jpg) loaded as the goal; empty = set the goal by service or topic.'),
     # control loop
-    ParamSpec('control_rate', 'double', 10.0, 'Hz', False,
-              'Control timer rate: one env step (one raw action) per tick; a block = frameskip ticks.', (0.1, 1000.0)),
+    ParamSpec('control_rate', 'double', 0.0, 'Hz', False,
+              'Control timer rate (0.1..1000): one env step (one raw action) per tick; a block = frameskip ticks; '
+              f'0 = {FROM_MODEL}, else 10.', (0.0, 1000.0)),
     ParamSpec('diagnostics_rate', 'double', 1.0, 'Hz', False, 'Rate of /diagnostics messages.', (0.01, 100.0)),
     ParamSpec('start_enabled', 'bool', True, '', False,
               'Commanding enabled at activation (else wait for True on ~/enable).'),
     # command output
-    ParamSpec('command_type', 'string', 'twist_stamped', '', False,
-              f'Command message: one of {", ".join(COMMAND_TYPES)} (twist_stamped: what Jazzy\'s '
-              'diff_drive_controller and Nav2 expect).'),
-    ParamSpec('command_fields', 'string_array', ['linear.x', 'angular.z'], '', False,
-              'Per action dim: a Twist field (twist types) or a joint name (joint_trajectory); '
-              'unused for float64_multi_array.'),
+    ParamSpec('command_type', 'string', '', '', False,
+              f'Command message: one of {", ".join(COMMAND_TYPES)}; \'\' = {FROM_MODEL}, else twist_stamped '
+              "(what Jazzy's diff_drive_controller and Nav2 expect)."),
+    ParamSpec('command_fields', 'string_array', [], '', False,
+              'Per action dim: a Twist field (twist types) or a joint name (joint_trajectory); unused for '
+              f"float64_multi_array; [] = {FROM_MODEL}, else ['linear.x', 'angular.z']."),
     ParamSpec('command_scales', 'double_array', [], 'cmd unit / action unit', True,
-              'Per action dim factor from raw action to command; [] = all 1.', (-100.0, 100.0)),
+              f'Per action dim factor from raw action to command; [] = {FROM_MODEL}, else all 1.', (-100.0, 100.0)),
     ParamSpec('command_frame_id', 'string', 'base_link', '', False,
               'header.frame_id of TwistStamped / JointTrajectory commands.'),
     ParamSpec('trajectory_time_from_start', 'double', 0.1, 's', False,

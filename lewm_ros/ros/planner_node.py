@@ -32,6 +32,7 @@ from std_srvs.srv import Trigger
 from lewm_ros.camera import CameraPipeline, ImageDecodeError, decoder_name
 from lewm_ros.control import node_params as P
 from lewm_ros.control.action_stream import ActionStream
+from lewm_ros.control.deployment import Deployment
 from lewm_ros.control.diagnostics import PlannerStats
 from lewm_ros.control.param_specs import SPEC_BY_NAME
 from lewm_ros.control.planner_setup import build_planner
@@ -77,11 +78,13 @@ class PlannerNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {exc}')
             self._teardown()
             return TransitionCallbackReturn.FAILURE
+        source = " (camera and command from the model's recording)" if Deployment.of_model(self._metadata) else ''
         self.get_logger().info(
             f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
             f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
             f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {decoder_name()}, '
-            f'command {mapping.command_type}, control {self._params.control.control_rate_hz} Hz')
+            f'command {mapping.command_type} {list(mapping.fields)}, control '
+            f'{self._params.control.control_rate_hz} Hz{source}')
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self):
@@ -93,6 +96,7 @@ class PlannerNode(LifecycleNode):
         self._params = P.from_values(read_all(self))
         self._planner = build_planner(self._params)
         self._metadata = self._planner.metadata
+        self._params = self._params.with_model_defaults(self._metadata)
         mapping, safety_config = self._params.resolve(self._metadata)
         self._camera = CameraPipeline(self._metadata.image_size, self._params.camera.crop)
         if self._params.control.goal_image_path:

@@ -32,7 +32,7 @@ def test_defaults_resolve_against_the_model():
 @pytest.mark.parametrize('values, name', [
     ({'model_dir': ''}, 'model_dir'),
     ({'backend': 'tflite'}, 'backend'),
-    ({'control_rate': 0.0}, 'control_rate'),
+    ({'control_rate': 0.05}, 'control_rate'),
     ({'control_rate': 'fast'}, 'control_rate'),
     ({'planner.num_elites': 400}, 'planner.num_elites'),
     ({'planner.warm_std': 0.0}, 'planner.warm_std'),
@@ -96,7 +96,7 @@ def test_markdown_table_cli():
     lines = out.strip().splitlines()
     assert lines[0] == '| Parameter | Type | Default | Unit | Meaning |'
     assert len(lines) == 2 + len(param_specs.SPECS)
-    assert '| `control_rate` | double (static) | `10.0` | Hz |' in out
+    assert '| `control_rate` | double (static) | `0.0` | Hz |' in out
     assert '| `rate_limit` | double_array (dynamic) |' in out
     assert all(spec.description for spec in param_specs.SPECS)
 
@@ -112,3 +112,40 @@ def test_critics_are_parameters_with_the_paper_cost_by_default():
         good(**{'cost.smoothness.weight': -1.0})
     with pytest.raises(ValueError, match=r"\['cost.stage.enabled'\] are static"):
         P.check_change(good(), {'cost.stage.enabled': True}, META)
+
+
+RECORDED = {'camera_topic': 'front/image_raw/compressed', 'image_type': 'compressed', 'command_topic': 'arm/command',
+            'command_type': 'float64_multi_array', 'command_fields': [], 'command_scales': [2.0, 0.5],
+            'control_rate_hz': 15.0, 'crop_box': [4, 0, 40, 40], 'crop_scale': 1.0}
+
+
+def recorded_model(**deployment):
+    return ModelMetadata(**{**META.__dict__, 'extra': {'deployment': {**RECORDED, **deployment}}})
+
+
+def test_unset_camera_and_command_parameters_come_from_the_recording_explicit_ones_win():
+    plain = good()
+    assert (plain.control.control_rate_hz, plain.camera.image_type, plain.camera.crop.scale) == (10.0, 'raw', 1.0)
+    assert plain.with_model_defaults(META) is plain  # a simulator model carries no recording
+    mapping, _ = plain.resolve(META)
+    assert (mapping.command_type, mapping.fields, mapping.scales) == ('twist_stamped', ('linear.x', 'angular.z'),
+                                                                       (1.0, 1.0))
+    model = recorded_model()
+    node = good().with_model_defaults(model)
+    mapping, _ = node.resolve(model)
+    assert (mapping.command_type, mapping.scales) == ('float64_multi_array', (2.0, 0.5))
+    assert node.control.control_rate_hz == 15.0 and node.camera.image_type == 'compressed'
+    assert node.camera.crop.box == (4, 0, 40, 40)
+    explicit = good(control_rate=20.0, command_type='twist', command_fields=['linear.x', 'linear.y'],
+                    crop_scale=0.5).with_model_defaults(model)
+    mapping, _ = explicit.resolve(model)
+    assert (explicit.control.control_rate_hz, mapping.command_type, mapping.fields) == (
+        20.0, 'twist', ('linear.x', 'linear.y'))
+    assert mapping.scales == (2.0, 0.5) and explicit.camera.crop == P.CropConfig(box=(), scale=0.5)
+
+
+def test_a_bad_recording_names_the_file_and_the_key():
+    with pytest.raises(ValueError, match=r'lewm_meta\.json: extra\.deployment\.command_type'):
+        good().with_model_defaults(recorded_model(command_type='cmd_vel'))
+    with pytest.raises(ValueError, match=r'lewm_meta\.json: extra\.deployment.*missing'):
+        good().with_model_defaults(ModelMetadata(**{**META.__dict__, 'extra': {'deployment': {'image_type': 'raw'}}}))
