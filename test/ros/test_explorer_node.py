@@ -28,6 +28,7 @@ def test_explorer_drives_the_simulated_robot_in_episodes_and_stops_on_disable():
                             cli_args=['--ros-args', '-r', 'cmd:=cmd_vel', '-r', 'state:=sim_node/state'],
                             parameter_overrides=[Parameter('episode_steps', value=15),
                                                  Parameter('reset_service', value='sim_node/reset'),
+                                                 Parameter('episodes', value=4),
                                                  Parameter('control_rate', value=40.0)])
     probe = rclpy.create_node('probe', context=context, namespace=NS)
     commands, markers, states = [], [], []
@@ -54,6 +55,10 @@ def test_explorer_drives_the_simulated_robot_in_episodes_and_stops_on_disable():
         assert np.ptp(positions, axis=0).max() > 0.05, 'the robot did not move'
         enable.publish(Bool(data=False))
         assert spin_until(lambda: commands and not commands[-1][1].any(), 5.0), 'no zero command on disable'
+        enable.publish(Bool(data=True))
+        assert spin_until(explorer.finished.is_set, 30.0), 'did not stop after its episodes'
+        assert [m['episode'] for m in markers] == [0, 1, 2, 3]
+        assert spin_until(lambda: not commands[-1][1].any(), 2.0), 'no zero command at the end'
         stopped = time.monotonic()
         spin_until(lambda: False, 0.5)
         assert not [c for t, c in commands if t > stopped + 0.2 and c.any()], 'commands while disabled'

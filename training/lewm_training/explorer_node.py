@@ -42,6 +42,7 @@ PARAMS = {
     'smoothing': (0.5, 'random walk: low-pass factor of the applied action.'),
     'noise': (0.3, 'heuristic: std of the Gaussian action noise [raw units].'),
     'episode_steps': (100, 'Control ticks per episode (one policy draw).'),
+    'episodes': (0, 'Stop (zero command, node exits) after this many episodes; 0 = drive until stopped.'),
     'seed': (0, 'Seed of every random draw.'),
     'control_rate': (10.0, 'Commands per second [Hz] on the node clock (use_sim_time for a simulator).'),
     'command_type': ('twist_stamped', 'twist_stamped | twist | float64_multi_array | joint_trajectory.'),
@@ -76,6 +77,8 @@ class ExplorerNode(Node):
         self._enabled = bool(values['start_enabled'])
         self._state: np.ndarray | None = None
         self._resetting = None
+        self._episodes = int(values['episodes'])
+        self.finished = threading.Event()
         self.published = 0
         self._cmd_pub = self.create_publisher(self._adapter.msg_type, 'cmd', 10)
         self._marker_pub = self.create_publisher(String, '~/episode', 10)
@@ -84,6 +87,8 @@ class ExplorerNode(Node):
         self._reset = self.create_client(Trigger, values['reset_service']) if values['reset_service'] else None
         self.create_timer(1.0 / values['control_rate'], self._on_tick)
         topic = self.resolve_topic_name('cmd')
+        if self._episodes < 0:
+            raise ValueError(f"parameter episodes={self._episodes} is out of range; allowed: >= 0")
         self.get_logger().info(f"exploring {values['task']} with policy {values['policy']} at "
                                f"{values['control_rate']} Hz, {mapping.command_type} on {topic}")
 
@@ -100,17 +105,24 @@ class ExplorerNode(Node):
 
     def _on_tick(self) -> None:
         with self._lock:
-            if not self._enabled:
+            if not self._enabled or self.finished.is_set():
                 return
             if self._resetting is not None and not self._resetting.done():
                 return  # the robot is being reset: no command until it is back
-            if self.explorer.episode_due() and self._reset is not None and self._resetting is None:
+            starting = self.explorer.episode_due()
+            if starting and 0 < self._episodes <= self.explorer.episode + 1:
+                self.finished.set()
+            elif starting and self._reset is not None and self._resetting is None:
                 self._resetting = self._reset.call_async(Trigger.Request())
                 self._state = None  # the next state is the reset's
                 return
-            self._resetting = None
-            starting = self.explorer.episode_due()
-            action = self.explorer.action(self._state)
+            else:
+                self._resetting = None
+                action = self.explorer.action(self._state)
+        if self.finished.is_set():
+            self.publish_stop()
+            self.get_logger().info(f'{self._episodes} episodes driven: stopping')
+            return
         if starting:
             self._marker_pub.publish(String(data=json.dumps({'episode': self.explorer.episode,
                                                              'kind': self.explorer.kind})))
@@ -143,7 +155,8 @@ def main(args: list[str] | None = None) -> None:
         node = ExplorerNode()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
-        spin(executor)
+        threading.Thread(target=spin, args=(executor,), daemon=True).start()
+        node.finished.wait()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
