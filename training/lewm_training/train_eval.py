@@ -85,7 +85,9 @@ def build_metadata(cfg: TrainConfig, info: SplitInfo, step: int, elapsed_s: floa
                'train_windows': info.train_windows, 'val_episodes': info.val_episodes, 'dt': data.dt,
                'steps': step, 'batch_size': cfg.batch_size, 'lr': cfg.lr, 'lam': cfg.lam,
                'wall_time_s': round(elapsed_s, 1), 'bn_recalibrated_windows': cfg.bn_recal_windows,
-               **{k: round(v, 6) for k, v in val.items()}})
+               **{k: round(v, 6) for k, v in val.items()},
+               # recorded data: what the robot needs to run the model as the data was recorded
+               **({'deployment': data.deployment.to_dict()} if data.deployment is not None else {})})
 
 
 def autocast(device: torch.device, amp: bool):
