@@ -1,7 +1,10 @@
 """Inference behind one interface (no ROS imports).
 
 ``backend`` (the interface, ``BACKEND_NAMES``, the ``make_backend`` factory), ``torch_backend``,
-``onnx_backend``, ``tensorrt_backend`` (+ ``engine_cache``, ``engine_cli``); ``rollout`` (the
-predictor rollout) and ``critics`` (the weighted cost terms); ``onnx_manifest`` (the ONNX export
-format, read by the ONNX Runtime and TensorRT backends) apart from ``export`` (the torch exporter).
+``onnx_backend``, ``tensorrt_backend`` (+ ``tensorrt_build``: the TensorRT 10/11 version gate and
+strongly typed engine build, ``build_progress``: its progress log, ``engine_cache``,
+``engine_cli``); ``rollout`` (the predictor rollout) and ``critics`` (the weighted cost terms);
+``onnx_manifest`` (the ONNX export format, read by the ONNX Runtime and TensorRT backends) apart
+from ``export`` (the torch exporter); ``onnx_fp16`` (an FP32 graph -> FP16 compute, float32 I/O)
+and ``fp16_export`` (the verified FP16 variant of an export, in the cache).
 """

@@ -103,12 +103,13 @@ STATIC_SHAPE_BACKENDS = ('onnxruntime', 'tensorrt')
 def _static_backend_args(model_dir: str | Path, options: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The ONNX export directory for a static-shape backend and its remaining options: pops
     num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and runs
-    :func:`~lewm_ros.runtime.export.ensure_onnx` (reuse a fitting export, else export)."""
+    :func:`~lewm_ros.runtime.export.ensure_onnx` (the model directory's shipped export when it
+    fits, else one in the cache under ``options['cache_dir']`` or the default cache root)."""
     from lewm_ros.runtime.export import DEFAULT_OPSET, ensure_onnx
     options = dict(options)
     manifest = ensure_onnx(model_dir, options.pop('num_samples', 300), options.pop('horizon', 5),
                            options.pop('onnx_dir', None), options.pop('opset', DEFAULT_OPSET),
-                           options.pop('cost', None))
+                           options.pop('cost', None), cache_root=options.get('cache_dir'))
     return manifest.directory, options
 
 
@@ -119,7 +120,8 @@ def make_backend(name: str, model_dir: str | Path, device: str | torch.device = 
     The backend module is imported lazily, so a robot without TensorRT can still use ONNX
     Runtime. ``options`` go to the backend's constructor; for the static-shape backends
     num_samples, horizon, onnx_dir, opset and cost select (or make) the ONNX export the backend
-    runs (default ``<model_dir>/onnx/n{N}_h{H}``). Raises ValueError for an unknown name and
+    runs (default: the shipped ``<model_dir>/onnx/n{N}_h{H}`` when it fits, else an export in the
+    engine cache; the model directory is never written). Raises ValueError for an unknown name and
     ImportError naming the missing package when the backend's dependency is not installed.
     """
     if name not in _BACKENDS:

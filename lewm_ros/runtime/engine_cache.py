@@ -9,6 +9,9 @@ Layout: ``<root>/<stem>-<gpu slug>-sm<major><minor>-trt<version>-<digest16>.engi
 ``.json`` sidecar holding the key and the sha256 of the engine bytes. A sidecar that is
 missing, unreadable, for another key, or whose checksum disagrees with the engine bytes makes
 the entry invalid: ``load`` logs the reason and returns None so the caller rebuilds.
+
+The same root holds the ONNX files derived from a model (:func:`derived_onnx_dir`): exports
+for planning batches a model directory does not ship, and FP16 variants of exports.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ _LOG = logging.getLogger(__name__)
 #: Environment variable that overrides the default cache root.
 CACHE_ENV = 'LEWM_ENGINE_CACHE'
 PRECISIONS = ('fp16', 'fp32')
+#: The build recipe of today's engines: 1 = weakly typed network with builder precision flags
+#: (TensorRT 10 only), 2 = strongly typed network from an ONNX file typed for the precision.
+ENGINE_RECIPE = 2
 
 
 def default_cache_root() -> Path:
@@ -36,6 +42,14 @@ def default_cache_root() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return Path(base) / 'lewm_ros' / 'engines'
+
+
+def derived_onnx_dir(root: str | Path | None, model_hash: str, name: str) -> Path:
+    """``<root>/onnx/<model_hash[:16]>/<name>``: ONNX files derived from a model (planning
+    batches it does not ship, FP16 variants) live in the cache beside the engines, never in the
+    model directory. root: the cache root (None: :func:`default_cache_root`)."""
+    base = Path(root) if root is not None else default_cache_root()
+    return base / 'onnx' / model_hash[:16] / name
 
 
 def _slug(text: str) -> str:
@@ -49,7 +63,9 @@ class EngineKey:
     gpu_name: CUDA device name (``torch.cuda.get_device_name``); compute_capability: (major,
     minor); tensorrt_version: ``tensorrt.__version__``; onnx_sha256: hex sha256 of the source
     ONNX file; precision: 'fp16' or 'fp32' (builder flags); max_batch: the largest batch of
-    the optimisation profile of a dynamic-batch network (0: static shapes, no profile).
+    the optimisation profile of a dynamic-batch network (0: static shapes, no profile);
+    recipe: version of this package's build recipe (:data:`ENGINE_RECIPE`: network flags and
+    builder settings), so an engine built the old way is never reused.
     """
     gpu_name: str
     compute_capability: tuple[int, int]
@@ -57,6 +73,7 @@ class EngineKey:
     onnx_sha256: str
     precision: str = 'fp16'
     max_batch: int = 0
+    recipe: int = ENGINE_RECIPE
 
     def __post_init__(self) -> None:
         require(isinstance(self.gpu_name, str) and bool(self.gpu_name), 'EngineKey.gpu_name', self.gpu_name,
@@ -72,6 +89,7 @@ class EngineKey:
                 'EngineKey.onnx_sha256', self.onnx_sha256, '64 lowercase hex digits')
         check_choice('EngineKey.precision', self.precision, PRECISIONS)
         check_int('EngineKey.max_batch', self.max_batch, 0)
+        check_int('EngineKey.recipe', self.recipe, 1)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -82,7 +100,7 @@ class EngineKey:
     def from_dict(cls, data: dict) -> 'EngineKey':
         return cls(gpu_name=data['gpu_name'], compute_capability=tuple(data['compute_capability']),
                    tensorrt_version=data['tensorrt_version'], onnx_sha256=data['onnx_sha256'],
-                   precision=data['precision'], max_batch=data['max_batch'])
+                   precision=data['precision'], max_batch=data['max_batch'], recipe=data.get('recipe', 1))
 
     def digest(self) -> str:
         """Hex sha256 of the canonical JSON of the key (stable across processes)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 import warnings
@@ -32,16 +33,16 @@ from lewm_ros.jsonio import write_json
 from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.critics import LatentCostConfig
+from lewm_ros.runtime.engine_cache import derived_onnx_dir
 from lewm_ros.runtime.onnx_manifest import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_INPUTS,
                                             ENCODER_OUTPUTS, MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError,
                                             OnnxManifest, cost_file, cost_input_names, graph_files, graph_sha256,
-                                            model_hash, sha256_file)
+                                            model_hash, sha256_file, share_weights)
 from lewm_ros.runtime.rollout import RolloutCost
 from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)
 
-_EXTERNAL_MIN_BYTES = 1024
 #: Verification tolerances: encoder max abs error, cost max error / max |cost|.
 ENCODER_ATOL = 1e-4
 COST_RTOL = 1e-4
@@ -96,27 +97,6 @@ def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
             axis.dim_param = value
         else:
             axis.dim_value = value
-    onnx.save(model, str(path))
-
-
-def _share_weights(path: Path, store: Path, offsets: dict[str, tuple[int, int]]) -> None:
-    """Move the large initializers of ``path`` into the shared external-data file ``store``
-    (appending only tensors not already there, found by content), and rewrite ``path``."""
-    import onnx
-    from onnx.external_data_helper import set_external_data
-    model = onnx.load(str(path))
-    with open(store, 'ab') as data:
-        for tensor in model.graph.initializer:
-            raw = tensor.raw_data
-            if len(raw) < _EXTERNAL_MIN_BYTES:
-                continue
-            key = hashlib.sha256(raw).hexdigest()
-            if key not in offsets:
-                offsets[key] = (data.tell(), len(raw))
-                data.write(raw)
-            offset, length = offsets[key]
-            set_external_data(tensor, store.name, offset=offset, length=length)
-            tensor.ClearField('raw_data')
     onnx.save(model, str(path))
 
 
@@ -202,7 +182,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
                 graph = rollout
             path = out_dir / cost_file(k)
             _export(graph, tuple(feeds.values()), path, cost_input_names(k), COST_OUTPUTS, opset)
-            _share_weights(path, shared, offsets)
+            share_weights(path, shared, offsets)
             _check(path)
             got = _ort_run(path, feeds)
             if got.shape != reference.shape:
@@ -229,24 +209,58 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
 
 
 def default_export_dir(model_dir: str | Path, num_samples: int, horizon: int) -> Path:
-    """``<model_dir>/onnx/n{N}_h{H}``: exports live beside the weights they came from."""
+    """``<model_dir>/onnx/n{N}_h{H}``: where a model directory ships a verified export (written
+    by ``lewm-train export``; the runtime reads it there but never writes into a model directory)."""
     return Path(model_dir) / 'onnx' / f'n{num_samples}_h{horizon}'
 
 
+def cache_export_dir(model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
+                     cost: LatentCostConfig | None = None, root: str | Path | None = None) -> Path:
+    """Where the runtime exports a planning batch the model directory does not ship:
+    ``<cache root>/onnx/<model hash>/n{N}_h{H}-opset{o}-<cost digest>`` (root: the engine cache
+    root, :func:`~lewm_ros.runtime.engine_cache.default_cache_root` when None)."""
+    terms = json.dumps(dataclasses.asdict(cost or LatentCostConfig()), sort_keys=True)
+    digest = hashlib.sha256(terms.encode()).hexdigest()[:8]
+    return derived_onnx_dir(root, model_hash(model_dir), f'n{num_samples}_h{horizon}-opset{opset}-{digest}')
+
+
+def _fit_reason(out_dir: Path, model_dir: str | Path, num_samples: int, horizon: int, opset: int,
+                cost: LatentCostConfig | None) -> tuple[OnnxManifest | None, str]:
+    """(the export in out_dir, '') when it fits the request, else (None, why not)."""
+    if not (out_dir / MANIFEST_FILE).is_file():
+        return None, 'no export there'
+    try:
+        manifest = OnnxManifest.load(out_dir)
+        reason = manifest.stale_reason(model_dir, num_samples, horizon, opset, cost)
+    except ExportError as exc:
+        reason = str(exc)
+    return (manifest, '') if reason is None else (None, reason)
+
+
 def ensure_onnx(model_dir: str | Path, num_samples: int, horizon: int, out_dir: str | Path | None = None,
-                opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None) -> OnnxManifest:
-    """A valid export for (model, N, H, opset, cost): reuse ``out_dir`` if its manifest fits the
-    current model and files, else export there (logging why). out_dir defaults to
-    :func:`default_export_dir`."""
-    out_dir = Path(out_dir) if out_dir is not None else default_export_dir(model_dir, num_samples, horizon)
-    if (out_dir / MANIFEST_FILE).is_file():
-        try:
-            manifest = OnnxManifest.load(out_dir)
-            reason = manifest.stale_reason(model_dir, num_samples, horizon, opset, cost)
-        except ExportError as exc:
-            reason = str(exc)
-        if reason is None:
+                opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None,
+                cache_root: str | Path | None = None) -> OnnxManifest:
+    """A valid export for (model, N, H, opset, cost).
+
+    With ``out_dir``: reuse it if its manifest fits the current model and files, else export
+    there (logging why). Without: the model directory's shipped export
+    (:func:`default_export_dir`) when it fits, read in place; else the cache
+    (:func:`cache_export_dir` under ``cache_root``), reused or exported there. Nothing is ever
+    written into the model directory (it may be installed read-only).
+    """
+    if out_dir is None:
+        shipped = default_export_dir(model_dir, num_samples, horizon)
+        manifest, reason = _fit_reason(shipped, model_dir, num_samples, horizon, opset, cost)
+        if manifest is not None:
             return manifest
+        if (shipped / MANIFEST_FILE).is_file():
+            _LOG.info('the export shipped in %s does not fit (%s): using the cache', shipped, reason)
+        out_dir = cache_export_dir(model_dir, num_samples, horizon, opset, cost, cache_root)
+    out_dir = Path(out_dir)
+    manifest, reason = _fit_reason(out_dir, model_dir, num_samples, horizon, opset, cost)
+    if manifest is not None:
+        return manifest
+    if (out_dir / MANIFEST_FILE).is_file():
         _LOG.warning('re-exporting ONNX in %s: %s', out_dir, reason)
     else:
         _LOG.info('no ONNX export in %s: exporting (N=%d, H=%d, opset %d)', out_dir, num_samples, horizon, opset)

@@ -38,6 +38,8 @@ ENCODER_FILE = 'encoder.onnx'
 #: Weights shared by the rollout-cost graphs (ONNX external data, deduplicated by content): the
 #: k = 1..history graphs hold the same predictor, so it is stored once.
 SHARED_WEIGHTS_FILE = 'rollout_weights.bin'
+#: Initializers of at least this many bytes go to the shared weights file.
+EXTERNAL_MIN_BYTES = 1024
 DEFAULT_OPSET = 17
 ENCODER_INPUTS = ('pixels',)
 ENCODER_OUTPUTS = ('latents',)
@@ -85,6 +87,28 @@ def graph_files(directory: Path, name: str, info: dict) -> list[Path]:
     return [directory / name] + ([directory / info['external_data']] if 'external_data' in info else [])
 
 
+def share_weights(path: Path, store: Path, offsets: dict[str, tuple[int, int]]) -> None:
+    """Move the large initializers (>= 1 KiB) of the ONNX file ``path`` into the shared
+    external-data file ``store`` (appending only tensors not already there, found by content;
+    ``offsets``: sha256 -> (offset, length) of what ``store`` holds), and rewrite ``path``."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+    model = onnx.load(str(path))
+    with open(store, 'ab') as data:
+        for tensor in model.graph.initializer:
+            raw = tensor.raw_data
+            if len(raw) < EXTERNAL_MIN_BYTES:
+                continue
+            key = hashlib.sha256(raw).hexdigest()
+            if key not in offsets:
+                offsets[key] = (data.tell(), len(raw))
+                data.write(raw)
+            offset, length = offsets[key]
+            set_external_data(tensor, store.name, offset=offset, length=length)
+            tensor.ClearField('raw_data')
+    onnx.save(model, str(path))
+
+
 def model_hash(model_dir: str | Path) -> str:
     """Hex sha256 over ``config.json`` and the weights file of a model directory."""
     model_dir = Path(model_dir)
@@ -103,7 +127,9 @@ class OnnxManifest:
     block_dim, image_size S: the static shapes; opset; model_hash: see :func:`model_hash`;
     files: file name -> {'sha256', 'inputs': {name: shape}, 'outputs': {name: shape}}
     (a dynamic axis is the string 'batch'); cost: the LatentCostConfig weights baked into the
-    cost graphs; verification: measured errors.
+    cost graphs; verification: measured errors; precision: what the graphs compute in, 'fp32'
+    (the export) or 'fp16' (:mod:`lewm_ros.runtime.onnx_fp16`; inputs and outputs are float32
+    in both).
     """
     directory: Path
     num_samples: int
@@ -117,6 +143,7 @@ class OnnxManifest:
     files: dict[str, dict[str, Any]]
     cost: dict[str, float]
     verification: dict[str, float]
+    precision: str = 'fp32'
 
     @property
     def encoder_path(self) -> Path:
@@ -137,7 +164,7 @@ class OnnxManifest:
                 'history': self.history, 'latent_dim': self.latent_dim, 'block_dim': self.block_dim,
                 'image_size': self.image_size, 'opset': self.opset, 'model_hash': self.model_hash,
                 'encoder_batch': 'dynamic', 'files': self.files, 'cost': self.cost,
-                'verification': self.verification}
+                'verification': self.verification, 'precision': self.precision}
 
     @classmethod
     def load(cls, directory: str | Path) -> 'OnnxManifest':
@@ -151,13 +178,16 @@ class OnnxManifest:
                        history=int(data['history']), latent_dim=int(data['latent_dim']),
                        block_dim=int(data['block_dim']), image_size=int(data['image_size']),
                        opset=int(data['opset']), model_hash=str(data['model_hash']), files=dict(data['files']),
-                       cost=dict(data['cost']), verification=dict(data['verification']))
+                       cost=dict(data['cost']), verification=dict(data['verification']),
+                       precision=str(data.get('precision', 'fp32')))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ExportError(f'cannot read ONNX manifest {path}: {exc}') from exc
 
     def stale_reason(self, model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
                      cost: LatentCostConfig | None = None) -> str | None:
         """Why this export does not fit (model, shapes, opset, cost terms or file contents), or None."""
+        if self.precision != 'fp32':
+            return f'holds {self.precision} graphs (a derived variant); need the fp32 export'
         if (self.num_samples, self.horizon) != (num_samples, horizon):
             return f'exported for N={self.num_samples}, H={self.horizon}; need N={num_samples}, H={horizon}'
         if self.opset != opset:
@@ -168,6 +198,10 @@ class OnnxManifest:
         current = model_hash(model_dir)
         if self.model_hash != current:
             return f'exported from model {self.model_hash[:12]}, model directory is now {current[:12]}'
+        return self.files_changed()
+
+    def files_changed(self) -> str | None:
+        """Why the files on disk differ from this manifest (a missing file, another sha256), or None."""
         for name, info in self.files.items():
             paths = graph_files(self.directory, name, info)
             missing = [p for p in paths if not p.is_file()]

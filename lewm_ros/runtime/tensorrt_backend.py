@@ -1,10 +1,12 @@
-"""TensorRT inference backend (NVIDIA GPUs, Jetson included), TensorRT 10+ Python API.
+"""TensorRT inference backend (NVIDIA GPUs, Jetson included), TensorRT 10.x and 11.x.
 
 Engines are built from a verified ONNX export directory (:mod:`lewm_ros.runtime.onnx_manifest`;
-the factory :func:`~lewm_ros.runtime.backend.make_backend` resolves it for a model) with FP16
-enabled (LayerNorm and reductions pinned to FP32), cached on disk by
-:class:`~lewm_ros.runtime.engine_cache.EngineCache` (keyed by GPU name, compute capability,
-TensorRT version and ONNX sha256) and run with named I/O tensors: every input and output is a
+the factory :func:`~lewm_ros.runtime.backend.make_backend` resolves it for a model) as strongly
+typed networks (:mod:`lewm_ros.runtime.tensorrt_build`): 'fp16' from the export's FP16 variant
+(:mod:`lewm_ros.runtime.fp16_export`, derived into the engine cache), 'fp32' from the export
+itself. They are cached on disk by :class:`~lewm_ros.runtime.engine_cache.EngineCache` (keyed by
+GPU name, compute capability, TensorRT version, precision and the sha256 of the ONNX built
+from) and run with named I/O tensors: every input and output is a
 torch CUDA tensor whose pointer is handed to ``set_tensor_address``, and ``execute_async_v3``
 is enqueued on torch's current CUDA stream, so a plan never leaves the GPU and torch work
 before and after is ordered without a host synchronisation.
@@ -13,7 +15,8 @@ The cost graphs have static shapes (no optimisation profile); the encoder has a 
 and is built with one profile for batch 1..``encoder_max_batch``.
 
 ``tensorrt`` is imported lazily: importing this module works everywhere; constructing the
-backend without TensorRT >= 10 or without a CUDA GPU raises an error naming what is missing.
+backend without TensorRT 10 / 11 or without a CUDA GPU raises an error naming what is missing
+(an unsupported version is named with the supported majors).
 """
 from __future__ import annotations
 
@@ -26,28 +29,11 @@ import torch
 
 from lewm_ros.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey
 from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, ManifestBackend, OnnxManifest, \
-    cost_file
+    adopt_manifest, cost_file
+from lewm_ros.runtime.tensorrt_build import build_engine, import_tensorrt, trt_logger
 from lewm_ros.validation import check_choice, check_int
 
 _LOG = logging.getLogger(__name__)
-
-MIN_TENSORRT_MAJOR = 10
-
-
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module (>= 10), or ImportError naming the missing package."""
-    try:
-        import tensorrt as trt
-    except ImportError as exc:
-        raise ImportError("the tensorrt backend needs NVIDIA TensorRT >= 10 with its Python package 'tensorrt' "
-                          "(pip install tensorrt on x86_64, JetPack 6+ on a Jetson); it is not installed here. "
-                          "Use the 'onnxruntime' or 'torch' backend instead.") from exc
-    major = int(str(trt.__version__).split('.')[0])
-    if major < MIN_TENSORRT_MAJOR:
-        raise ImportError(f'the tensorrt backend needs TensorRT >= {MIN_TENSORRT_MAJOR}, found {trt.__version__} '
-                          '(named-tensor API: set_tensor_address / execute_async_v3)')
-    return trt
-
 
 def require_cuda(device: str | torch.device) -> torch.device:
     """A concrete CUDA device (index filled in), or ValueError naming the missing GPU."""
@@ -70,79 +56,6 @@ def engine_key(device: torch.device, tensorrt_version: str, onnx_sha256: str, pr
                      compute_capability=tuple(torch.cuda.get_device_capability(device)),
                      tensorrt_version=str(tensorrt_version), onnx_sha256=onnx_sha256, precision=precision,
                      max_batch=max_batch)
-
-
-_TRT_LOGGER: Any = None
-
-
-def _trt_logger(trt: Any) -> Any:
-    """A ``trt.ILogger`` forwarding TensorRT messages to Python logging (one per process)."""
-    global _TRT_LOGGER
-    if _TRT_LOGGER is None:
-        class Logger(trt.ILogger):
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-
-            def log(self, severity: Any, msg: str) -> None:
-                if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
-                    _LOG.error('TensorRT: %s', msg)
-                elif severity == trt.ILogger.Severity.WARNING:
-                    _LOG.warning('TensorRT: %s', msg)
-                else:
-                    _LOG.debug('TensorRT: %s', msg)
-
-        _TRT_LOGGER = Logger()
-    return _TRT_LOGGER
-
-
-def build_engine(trt: Any, onnx_path: Path, precision: str = 'fp16', max_batch: int = 0,
-                 workspace_bytes: int | None = None) -> bytes:
-    """Serialised engine built from an ONNX file.
-
-    precision 'fp16' sets the FP16 builder flag and pins LayerNorm and reductions to FP32
-    (PREFER_PRECISION_CONSTRAINTS); max_batch > 0 adds one optimisation profile with batch
-    1..max_batch (opt 1) for inputs with a dynamic leading axis; workspace_bytes caps the
-    builder's scratch memory (None: TensorRT's default, the device memory).
-    """
-    logger = _trt_logger(trt)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f'TensorRT could not parse {onnx_path}: {errors}')
-    config = builder.create_builder_config()
-    if workspace_bytes is not None:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
-    if precision == 'fp16':
-        config.set_flag(trt.BuilderFlag.FP16)
-        config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
-        for i in range(network.num_layers):
-            layer = network.get_layer(i)
-            if layer.type in (trt.LayerType.NORMALIZATION, trt.LayerType.REDUCE):
-                layer.precision = trt.float32
-                for j in range(layer.num_outputs):
-                    layer.set_output_type(j, trt.float32)
-    elif precision != 'fp32':
-        raise ValueError(f"precision must be 'fp16' or 'fp32', got {precision!r}")
-    dynamic = [network.get_input(i) for i in range(network.num_inputs)
-               if any(d < 0 for d in network.get_input(i).shape)]
-    if dynamic:
-        if max_batch < 1:
-            raise ValueError(f'{onnx_path} has dynamic inputs {[t.name for t in dynamic]}: max_batch must be >= 1')
-        profile = builder.create_optimization_profile()
-        for tensor in dynamic:
-            dims = list(tensor.shape)
-
-            def at(batch: int, dims: list[int] = dims) -> tuple[int, ...]:
-                return tuple(batch if d < 0 else d for d in dims)
-
-            profile.set_shape(tensor.name, at(1), at(1), at(max_batch))
-        config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise RuntimeError(f'TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)')
-    return bytes(serialized)
 
 
 class TrtEngine:
@@ -208,7 +121,18 @@ class EngineBuilder:
         self.cache = EngineCache(cache_dir)
         self.precision = precision
         self.workspace_bytes = workspace_bytes
-        self.runtime = self.trt.Runtime(_trt_logger(self.trt))
+        self.runtime = self.trt.Runtime(trt_logger(self.trt))
+
+    def source(self, manifest: OnnxManifest) -> OnnxManifest:
+        """The export the engines are built from: for 'fp16' the FP16 variant of an fp32 export
+        (converted and verified into the cache on first use), for 'fp32' the export itself."""
+        if self.precision == 'fp16' and manifest.precision == 'fp32':
+            from lewm_ros.runtime.fp16_export import ensure_fp16
+            return ensure_fp16(manifest, self.cache.root)
+        if manifest.precision != self.precision:
+            raise ValueError(f'{manifest.directory} holds {manifest.precision} graphs; precision={self.precision!r} '
+                             'needs the fp32 export')
+        return manifest
 
     def key(self, onnx_sha256: str, max_batch: int = 0) -> EngineKey:
         return engine_key(self.device, self.trt.__version__, onnx_sha256, self.precision, max_batch)
@@ -219,8 +143,8 @@ class EngineBuilder:
         data = self.cache.load(stem, key)
         if data is None:
             with torch.cuda.device(self.device):
-                _LOG.info('building TensorRT %s engine for %s on %s', self.precision, onnx_path, key.gpu_name)
-                data = build_engine(self.trt, onnx_path, self.precision, max_batch, self.workspace_bytes)
+                data = build_engine(self.trt, onnx_path, self.precision, max_batch, self.workspace_bytes,
+                                    label=f'{stem} on {key.gpu_name}')
             self.cache.store(stem, key, data)
         return data
 
@@ -237,7 +161,8 @@ class EngineBuilder:
 
 
 def build_engines(manifest: OnnxManifest, builder: EngineBuilder, encoder_max_batch: int = 2) -> dict[str, TrtEngine]:
-    """Engines for every file of an export: 'encoder' and 'rollout_cost_k{k}' -> TrtEngine."""
+    """Engines for every file of an export (``builder.source(export)``): 'encoder' and
+    'rollout_cost_k{k}' -> TrtEngine."""
     engines = {'encoder': builder.load('encoder', manifest.encoder_path, manifest.files[ENCODER_FILE]['sha256'],
                                        encoder_max_batch)}
     for k in range(1, manifest.history + 1):
@@ -252,7 +177,8 @@ class TensorRTBackend(ManifestBackend):
 
     onnx_dir: an ONNX export directory (its manifest gives the shapes and the cost terms);
     device: 'cuda[:i]'; cache_dir: engine cache (default ``$LEWM_ENGINE_CACHE`` or
-    ``~/.cache/lewm_ros/engines``); precision: 'fp16' (default) or 'fp32'; encoder_max_batch:
+    ``~/.cache/lewm_ros/engines``; it also holds the FP16 variant of the export);
+    precision: 'fp16' (default; FP16 compute, FP32 normalisations and reductions) or 'fp32'; encoder_max_batch:
     largest encode batch (current + goal = 2); workspace_mb: builder scratch memory cap [MiB].
     :meth:`costs` takes the exported candidate shape (num_samples, horizon) only.
     """
@@ -272,7 +198,9 @@ class TensorRTBackend(ManifestBackend):
                                 None if workspace_mb is None else int(workspace_mb) << 20)
         self.device = builder.device
         self.max_encode_batch = self.encoder_max_batch = encoder_max_batch
-        self._engines = build_engines(self._load_manifest(onnx_dir), builder, encoder_max_batch)
+        manifest = builder.source(OnnxManifest.load(onnx_dir))
+        adopt_manifest(self, manifest)
+        self._engines = build_engines(manifest, builder, encoder_max_batch)
         _LOG.info('tensorrt backend: %s engines on %s (N=%d H=%d)', precision, torch.cuda.get_device_name(self.device),
                   self.num_samples, self.horizon)
 

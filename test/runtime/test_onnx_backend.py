@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: same numbers as the torch backend, static-shape errors, on-the-fly export."""
+"""ONNX Runtime backend: same numbers as the torch backend, static-shape errors, on-the-fly export into the cache."""
 from __future__ import annotations
 
 import onnxruntime as ort
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lewm_ros.runtime.backend import PlanningContext, make_backend
-from lewm_ros.runtime.export import default_export_dir
+from lewm_ros.runtime.export import cache_export_dir, default_export_dir
 from lewm_ros.runtime.onnx_manifest import MANIFEST_FILE
 from lewm_ros.runtime.onnx_backend import OnnxRuntimeBackend
 from runtime_fixtures import BLOCK, HISTORY, IMAGE, LATENT, make_tiny_model_dir
@@ -30,10 +30,12 @@ def _context(k: int, gen: torch.Generator) -> PlanningContext:
                            torch.randn(LATENT, generator=gen))
 
 
-def test_exports_on_the_fly_beside_the_weights(backends, model_dir):
+def test_exports_on_the_fly_into_the_cache(backends, model_dir):
     onnx, _ = backends
     assert isinstance(onnx, OnnxRuntimeBackend) and onnx.name == 'onnxruntime'
-    assert (default_export_dir(model_dir, N, H) / MANIFEST_FILE).is_file()
+    assert onnx.manifest.directory == cache_export_dir(model_dir, N, H)
+    assert (onnx.manifest.directory / MANIFEST_FILE).is_file()
+    assert not default_export_dir(model_dir, N, H).exists()   # nothing written into the model directory
     assert (onnx.latent_dim, onnx.history, onnx.block_dim, onnx.device) == (LATENT, HISTORY, BLOCK,
                                                                             torch.device('cpu'))
     assert onnx.providers == ['CPUExecutionProvider']
@@ -84,4 +86,4 @@ def test_static_shape_mismatch_names_expected_and_got(backends):
                     reason='this onnxruntime build has CUDA: the missing-provider error cannot occur')
 def test_missing_cuda_provider_is_an_error_not_a_fallback(model_dir):
     with pytest.raises(ValueError, match='CUDAExecutionProvider'):
-        OnnxRuntimeBackend(default_export_dir(model_dir, N, H), device='cuda')
+        OnnxRuntimeBackend(cache_export_dir(model_dir, N, H), device='cuda')

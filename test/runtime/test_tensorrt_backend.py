@@ -138,7 +138,8 @@ def test_engine_cli_exports_then_fails_clearly_without_tensorrt(manifest, tmp_pa
     assert code == EXIT_NO_TENSORRT
     assert 'ONNX exported and verified' in caplog.text
     assert ('tensorrt' in caplog.text.lower()) and ('not installed' in caplog.text or 'GPU' in caplog.text)
-    assert list(tmp_path.iterdir()) == []
+    assert not list(tmp_path.rglob('*.engine'))   # the cache holds the derived ONNX export, no engine
+    assert (tmp_path / 'onnx').is_dir() and not (model_dir / 'onnx').exists()
 
 
 @pytest.mark.skipif(HAVE_TRT, reason='tensorrt is installed')
