@@ -44,6 +44,7 @@ setup(
             'lewm-bench = lewm_ros.bench.cli:main',
             'lewm-engine = lewm_ros.runtime.engine_cli:main',
             'lewm-run = lewm_ros.ros.runner:main',
+            'lewm-record = lewm_ros.ros.recorder:main',
         ],
     },
 )

@@ -9,11 +9,13 @@ shut down, then every node is destroyed; the exit status is 0.
 
     lewm-run --params config/sim.yaml --with-sim -p model_dir:=models/tworoom
     lewm-run --params config/sim.yaml --sim-only --camera-topic /front/image_raw
+    lewm-run --params config/sim.yaml --sim-only --record -p output:=rec   (sim_node + lewm_record)
 
 The caller hands the :class:`Runner` its node classes. The command line offers
-``planner_node`` and every node class another installed package registers in the
-``lewm_ros.nodes`` entry-point group (the simulator's ``sim_node`` registers itself there), loaded
-only when asked for (``--with-sim``/``--sim-only``); this package names no other package.
+``planner_node``, the recorder ``lewm_record`` (``--record``) and every node class another
+installed package registers in the ``lewm_ros.nodes`` entry-point group (the simulator's
+``sim_node`` registers itself there), loaded only when asked for (``--with-sim``/``--sim-only``);
+this package names no other package.
 """
 from __future__ import annotations
 
@@ -71,7 +73,10 @@ class RunConfig:
                  f'planner_node:image/compressed:={self.camera_topic}/compressed',
                  f'planner_node:cmd:={self.cmd_topic}',
                  f'sim_node:camera/image_raw:={self.camera_topic}', f'sim_node:cmd_vel:={self.cmd_topic}',
-                 f'sim_node:command:={self.cmd_topic}']
+                 f'sim_node:command:={self.cmd_topic}',
+                 f'lewm_record:camera/image_raw:={self.camera_topic}',
+                 f'lewm_record:camera/image_raw/compressed:={self.camera_topic}/compressed',
+                 f'lewm_record:cmd_vel:={self.cmd_topic}']
         if 'sim_node' in self.nodes and 'planner_node' in self.nodes:
             rules.append('planner_node:~/goal_image:=sim_node/goal_image')  # each episode's goal (same namespace)
         return rules
@@ -126,6 +131,9 @@ def load_node_class(node: str) -> type:
     if node == 'planner_node':
         from lewm_ros.ros.planner_node import PlannerNode
         return PlannerNode
+    if node == 'lewm_record':
+        from lewm_ros.ros.recorder import RecorderNode
+        return RecorderNode
     found = [ep for ep in entry_points(group=NODE_ENTRY_POINTS) if ep.name == node]
     if not found:
         offered = sorted(ep.name for ep in entry_points(group=NODE_ENTRY_POINTS))
@@ -206,6 +214,8 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     group.add_argument('--with-sim', action='store_true',
                        help='also run sim_node (the simulator, installed with the side package)')
     group.add_argument('--sim-only', action='store_true', help='run sim_node alone (a simulated robot)')
+    parser.add_argument('--record', action='store_true',
+                        help='also run lewm_record (records the camera and command topics to rosbag2 MCAP)')
     parser.add_argument('--camera-topic', default='camera/image_raw',
                         help='camera image topic (compressed: <topic>/compressed)')
     parser.add_argument('--cmd-topic', default='cmd_vel', help='command topic')
@@ -216,6 +226,7 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     parser.add_argument('--log-level', default='info', help='debug | info | warn | error | fatal')
     args = parser.parse_args(argv)
     nodes = ('sim_node',) if args.sim_only else ('planner_node', 'sim_node') if args.with_sim else ('planner_node',)
+    nodes += ('lewm_record',) if args.record else ()
     return RunConfig(params_file=args.params, nodes=nodes, camera_topic=args.camera_topic, cmd_topic=args.cmd_topic,
                      remaps=tuple(args.remap), params=tuple(args.param),
                      log_level=args.log_level)
