@@ -12,19 +12,15 @@ Topics (relative names, remap them): sub `image` (sensor_msgs/Image or Compresse
 """
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32, Float64MultiArray
 from std_srvs.srv import Trigger
@@ -43,7 +39,7 @@ from lewm_ros.ros.command_adapters import CommandAdapter
 from lewm_ros.ros.log_forwarding import forward_python_logging, stop_forwarding
 from lewm_ros.ros.messages import diagnostics_message, planned_actions_message
 from lewm_ros.ros.parameter_declarations import declare_all, read_all
-from lewm_ros.ros.spinning import spin
+from lewm_ros.ros.spinning import run_node
 
 #: A goal published once (latched) before this node subscribed is still delivered.
 GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -136,6 +132,8 @@ class PlannerNode(LifecycleNode):
     on_error = on_shutdown  # an error transition also stops the robot and tears down
 
     def destroy_node(self) -> None:
+        """Stop commanding (zero command, planner thread), then drop the node."""
+        self.release()
         stop_forwarding(self._log_handler)
         super().destroy_node()
 
@@ -336,26 +334,9 @@ class PlannerNode(LifecycleNode):
                                                        self.get_clock().now()))
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f'signal {signum}')
-
-
 def main(args: list[str] | None = None) -> None:
     """Console script: spin the node; SIGINT/SIGTERM publish a zero command before shutting down."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _interrupt)
-    node = PlannerNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        spin(executor)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.release()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PlannerNode, args, num_threads=4)
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""Spin an rclpy executor until it or its context shuts down.
+"""Spin an rclpy executor until it or its context shuts down, and the main() of a node's console script.
 
 rclpy (seen with 9.1) has a race: when a lifecycle transition running in one executor thread
 destroys a publisher or subscription, another executor thread may be adding that entity's QoS
@@ -9,8 +9,14 @@ shutdown), so spinning simply resumes with the entities that remain.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Callable
 
-from rclpy.executors import Executor, ExternalShutdownException
+import rclpy
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from rclpy._rclpy_pybind11 import InvalidHandle  # rclpy's own exception type (Humble .. Kilted)
 
@@ -29,3 +35,36 @@ def spin(executor: Executor) -> None:
             return
         except InvalidHandle as exc:
             LOG.debug('entity destroyed while spinning (%s); spinning on', exc)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_threads: int = 2) -> None:
+    """The main() of a node's console script: rclpy without its own signal handlers; SIGINT and
+    SIGTERM end the spin (as KeyboardInterrupt), and so does the node's ``finished`` event
+    (a threading.Event) when it has one. Then the executor stops, the node is destroyed (a node
+    that moves a robot publishes its zero command in destroy_node) and the context shuts down."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node = executor = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        finished = getattr(node, 'finished', None)
+        if finished is None:
+            spin(executor)
+        else:
+            threading.Thread(target=spin, args=(executor,), name='executor', daemon=True).start()
+            while not finished.wait(0.2):  # short waits: a signal is handled between them
+                pass
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

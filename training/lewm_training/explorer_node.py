@@ -14,21 +14,17 @@ splits episodes on. A zero command goes out on disable, SIGINT and SIGTERM.
 from __future__ import annotations
 
 import json
-import signal
 import threading
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from lewm_ros.control.command_mapping import CommandMapping
 from lewm_ros.ros.command_adapters import CommandAdapter
-from lewm_ros.ros.spinning import spin
+from lewm_ros.ros.spinning import run_node
 from lewm_ros.validation import check_number
 from lewm_training.explorer import Explorer, ExplorerConfig
 from lewm_training.policies import PolicyConfig
@@ -142,27 +138,9 @@ class ExplorerNode(Node):
         super().destroy_node()
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f'signal {signum}')
-
-
 def main(args: list[str] | None = None) -> None:
     """Console script ``lewm-explore``; SIGINT/SIGTERM send a zero command before exiting."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _interrupt)
-    node = None
-    try:
-        node = ExplorerNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        threading.Thread(target=spin, args=(executor,), daemon=True).start()
-        node.finished.wait()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ExplorerNode, args, num_threads=2)
 
 
 if __name__ == '__main__':

@@ -19,22 +19,19 @@ Every parameter (see SIM_PARAMS) is static: read once at construction.
 from __future__ import annotations
 
 import logging
-import signal
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from lewm_ros.ros.spinning import run_node
 from lewm_training.sim_loop import SimLoop
 from lewm_training.sim_robot import SIM_PARAMS, Episode, Frame, SimConfig, SimRobot
 
@@ -163,27 +160,12 @@ class SimNode(Node):
         super().destroy_node()
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f'signal {signum}')
-
-
 def main(args: list[str] | None = None) -> None:
     """Console script ``sim_node`` (``sim_node --ros-args -p mode:=lockstep``).
 
     SIGINT/SIGTERM stop the stepping thread before the ROS context goes down.
     """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _interrupt)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode, args, num_threads=1)
 
 
 if __name__ == '__main__':
