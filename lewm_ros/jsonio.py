@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, TypeVar
 from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar('T')
 
@@ -39,3 +39,19 @@ def check_known_keys(what: str, data: dict[str, Any], kind: type) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(f'{what} has unknown key(s) {unknown}; allowed: {sorted(allowed)}')
+
+
+class JsonRecord:
+    """Mixin for a record kept as one JSON file in a directory: the class names the file
+    (``FILE_NAME``) and what it is (``DESCRIPTION``, for errors) and implements ``to_dict`` and
+    the classmethod ``from_dict``; ``save(directory)`` writes it atomically and
+    ``load(directory)`` reads it, errors naming the file."""
+    FILE_NAME: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+    def save(self, directory: str | Path) -> Path:
+        return write_json(Path(directory) / self.FILE_NAME, self.to_dict())
+
+    @classmethod
+    def load(cls: type[T], directory: str | Path) -> T:
+        return read_json(Path(directory) / cls.FILE_NAME, cls.DESCRIPTION, cls.from_dict)

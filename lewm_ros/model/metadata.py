@@ -8,12 +8,11 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from lewm_ros.jsonio import check_known_keys, read_json, write_json
+from lewm_ros.jsonio import JsonRecord, check_known_keys
 from lewm_ros.validation import check_int, check_ints, check_number, check_positive, require
 
 METADATA_FILE = 'lewm_meta.json'
@@ -35,7 +34,7 @@ def _finite_vector(name: str, value: Any, length: int) -> list[float]:
 
 
 @dataclass
-class ModelMetadata:
+class ModelMetadata(JsonRecord):
     """action_dim: raw action width A; frameskip: raw actions per block; history: frames the
     predictor sees; image_size: model input side [px]; action_mean / action_std: per raw action
     dimension (A,) [raw units], blocks are z-scored as (a - mean) / std per dimension;
@@ -52,6 +51,8 @@ class ModelMetadata:
     task: str = ''
     preset: str = ''
     extra: dict[str, Any] = field(default_factory=dict)
+    FILE_NAME: ClassVar[str] = METADATA_FILE
+    DESCRIPTION: ClassVar[str] = 'model metadata'
 
     def __post_init__(self) -> None:
         check_ints('metadata.', self, ('action_dim', 'frameskip', 'history', 'image_size'), 1)
@@ -100,9 +101,3 @@ class ModelMetadata:
         check_known_keys('metadata', data, cls)
         return cls(**data)
 
-    def save(self, directory: str | Path) -> Path:
-        return write_json(Path(directory) / METADATA_FILE, self.to_dict())
-
-    @classmethod
-    def load(cls, directory: str | Path) -> 'ModelMetadata':
-        return read_json(Path(directory) / METADATA_FILE, 'model metadata', cls.from_dict)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from lewm_ros.jsonio import read_json, write_json
+from lewm_ros.jsonio import JsonRecord
 from lewm_ros.validation import check_choice, check_number, check_positive, require
 
 CONFIG_FILE = 'train_config.json'
@@ -30,7 +29,7 @@ RESUME_MUTABLE = frozenset({'steps', 'checkpoint_every', 'val_every', 'log_every
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonRecord):
     """One training run.
 
     data: dataset directory (``lewm-train collect`` output) or ``synthetic[:key=value,...]``;
@@ -56,6 +55,8 @@ class TrainConfig:
     keep_snapshots: also keep each checkpoint's exported model in ``out/snapshots/step_NNNNNN/``
     (``lewm-train eval-snapshots`` draws success against training steps from them).
     """
+    FILE_NAME: ClassVar[str] = CONFIG_FILE
+    DESCRIPTION: ClassVar[str] = 'train config'
     data: str
     out: str
     preset: str = 'compact'
@@ -142,13 +143,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f'train config has unknown key(s) {unknown}; allowed: {sorted(allowed)}')
         return cls(**data)
-
-    def save(self, directory: str | Path) -> Path:
-        return write_json(Path(directory) / CONFIG_FILE, self.to_dict())
-
-    @classmethod
-    def load(cls, directory: str | Path) -> 'TrainConfig':
-        return read_json(Path(directory) / CONFIG_FILE, 'train config', cls.from_dict)
 
     def resume_conflicts(self, saved: 'TrainConfig') -> list[str]:
         """Fields that differ from the checkpointed run and would change its trajectory."""
