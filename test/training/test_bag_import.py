@@ -245,3 +245,27 @@ def test_fit_copies_the_deployment_record_into_the_model(bags, tmp_path):
     assert meta['extra']['deployment']['control_rate'] == pytest.approx(10.0)
     assert meta['task'] == 'recorded' and meta['image_size'] == 32
     shutil.rmtree(tmp_path / 'run')
+
+
+def test_joint_trajectory_and_twist_inverse_mapping():
+    from rosbags.typesys import Stores, get_typestore
+
+    from lewm_training.bag_commands import CommandError, CommandInverse, default_fields
+    types = get_typestore(Stores.ROS2_JAZZY).types
+    duration = types['builtin_interfaces/msg/Duration'](sec=0, nanosec=100_000_000)
+    point = types['trajectory_msgs/msg/JointTrajectoryPoint'](
+        positions=np.array([0.2, -0.4]), velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
+        time_from_start=duration)
+    header = types['std_msgs/msg/Header'](stamp=types['builtin_interfaces/msg/Time'](sec=0, nanosec=0), frame_id='')
+    msg = types['trajectory_msgs/msg/JointTrajectory'](header=header, joint_names=['elbow', 'shoulder'], points=[point])
+    assert default_fields('joint_trajectory', msg) == ('elbow', 'shoulder')
+    inverse = CommandInverse('joint_trajectory', ('shoulder', 'elbow'), (2.0, 0.5))
+    np.testing.assert_allclose(inverse.raw_action(msg), [-0.2, 0.4])  # by joint name, divided by the scales
+    with pytest.raises(CommandError, match=r"lack \['wrist'\]"):
+        CommandInverse('joint_trajectory', ('wrist',), (1.0,)).raw_action(msg)
+    vec = types['geometry_msgs/msg/Vector3']
+    twist = types['geometry_msgs/msg/Twist'](linear=vec(x=0.3, y=0.1, z=0.0), angular=vec(x=0.0, y=0.0, z=-1.0))
+    np.testing.assert_allclose(CommandInverse('twist', ('angular.z', 'linear.y'), (-2.0, 1.0)).raw_action(twist),
+                               [0.5, 0.1])
+    with pytest.raises(ValueError, match='a zero scale cannot be inverted'):
+        CommandInverse('twist', ('linear.x',), (0.0,))

@@ -59,31 +59,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 class FrameSource:
     """Decoded, cropped, resized frames of one bag's camera stream, by frame index.
 
-    frame_times: (F,) int64 [ns] the scan's camera times (message j of the stream is frame j)."""
+    frame_times: (F,) int64 [ns] the scan's camera times (message j of the stream is frame j).
+    Episodes are asked for in time order: the bag is read forward once (restarted only when an
+    episode needs a frame behind the read position)."""
 
     def __init__(self, bag: Bag, frame_times: np.ndarray, camera: CameraPipeline, max_gap_ns: int) -> None:
         self.bag, self.frame_times, self.camera, self.max_gap_ns = bag, frame_times, camera, max_gap_ns
         self.undecodable: dict[str, int] = {}
+        self._stream = None
+        self._position = 0  # frame index the stream yields next
 
     def frames(self, plan: EpisodePlan) -> tuple[list[np.ndarray], set[int]]:
         """(images (S, S, 3) uint8 of the plan's ticks, in order, cut before the first tick with no
         usable frame; indices of the camera frames used)."""
         needed = set(plan.frames.tolist())
-        start_time = int(plan.ticks[0]) - self.max_gap_ns
-        first = int(np.searchsorted(self.frame_times, start_time, side='left'))
-        stop = int(self.frame_times[plan.frames.max()]) + 1
+        first = int(np.searchsorted(self.frame_times, int(plan.ticks[0]) - self.max_gap_ns, side='left'))
+        last = int(plan.frames.max())
+        if self._stream is None or first < self._position:
+            self._stream, self._position = self.bag.camera_stream(int(self.frame_times[first])), first
         decoded: dict[int, np.ndarray | None] = {}
         fallback: dict[int, int] = {}  # failed frame -> newest earlier decodable frame
-        recent: deque = deque()  # (index, time, message) within max_gap of the newest
-        for j, (t, msg) in enumerate(self.bag.camera_messages(int(self.frame_times[first]), stop), start=first):
-            if j >= len(self.frame_times) or t != self.frame_times[j]:
+        recent: deque = deque()  # (index, time, bytes) within max_gap of the newest
+        while self._position <= last:
+            j = self._position
+            t, raw = next(self._stream, (None, None))
+            self._position += 1
+            if t != self.frame_times[j]:
                 raise RuntimeError(f'{self.bag.path}: camera messages changed between two reads (frame {j})')
-            recent.append((j, t, msg))
+            if j < first:
+                continue
+            recent.append((j, t, raw))
             while recent[0][1] < t - self.max_gap_ns:
                 recent.popleft()
-            if j not in needed:
-                continue
-            if self._decode(j, msg, decoded) is None:
+            if j in needed and self._decode(j, raw, decoded) is None:
                 for k, _tk, older in reversed(list(recent)[:-1]):
                     if self._decode(k, older, decoded) is not None:
                         fallback[j] = k
@@ -97,9 +105,10 @@ class FrameSource:
             used.add(k)
         return images, used
 
-    def _decode(self, j: int, msg, cache: dict[int, np.ndarray | None]) -> np.ndarray | None:
+    def _decode(self, j: int, raw: bytes, cache: dict[int, np.ndarray | None]) -> np.ndarray | None:
         if j not in cache:
             try:
+                msg = self.bag.camera_message(raw)
                 if msg is None:
                     raise ValueError('message bytes are not a camera message')
                 cache[j] = self.camera.from_message(msg)

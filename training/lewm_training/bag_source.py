@@ -193,14 +193,17 @@ class Bag:
                        command_actions=np.asarray(actions, np.float64).reshape(len(actions), inverse.action_dim),
                        breaks=np.asarray(breaks, np.int64), bad_commands=bad, clock_jumps=jumps, first_jump=first_jump)
 
-    def camera_messages(self, start: int, stop: int) -> Iterator[tuple[int, object]]:
-        """(log time [ns], deserialized camera message or None when its bytes are not one) with
-        start <= time < stop, in time order."""
-        for connection, t, raw in self._messages(self.camera, start=start, stop=stop):
-            try:
-                yield t, self._reader.deserialize(raw, connection.msgtype)
-            except Exception:  # noqa: BLE001 - malformed CDR: the caller counts an undecodable frame
-                yield t, None
+    def camera_stream(self, start: int) -> Iterator[tuple[int, bytes]]:
+        """(log time [ns], CDR bytes) of the camera messages from ``start`` to the end, in time order."""
+        for _connection, t, raw in self._messages(self.camera, start=start):
+            yield t, raw
+
+    def camera_message(self, raw: bytes):
+        """The camera message of ``raw``, or None when the bytes are not one."""
+        try:
+            return self._reader.deserialize(raw, self.camera_msgtype)
+        except Exception:  # noqa: BLE001 - malformed CDR: the caller counts an undecodable frame
+            return None
 
     def identity(self) -> dict:
         """What identifies this bag for a resumed import: name, storage, counts, time range."""
