@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -51,7 +51,8 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_t
     node = executor = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
+        # rclpy warns about a MultiThreadedExecutor with one thread: use the single-threaded one
+        executor = SingleThreadedExecutor() if num_threads == 1 else MultiThreadedExecutor(num_threads=num_threads)
         executor.add_node(node)
         finished = getattr(node, 'finished', None)
         if finished is None:
