@@ -72,7 +72,7 @@ class InferenceBackend(abc.ABC):
     block_dim: int
     cost: 'LatentCostConfig'
 
-    @classmethod
+    @classmethod  # noqa: B027 - not abstract: by default a backend runs anywhere
     def check_available(cls, device: str | torch.device, **options: Any) -> None:
         """Raise (ImportError / ValueError naming what is missing) when this backend cannot run on
         ``device`` here; the factory calls it before any costly preparation (an ONNX export)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_OUTPUTS, ManifestBackend
+from lewm_ros.runtime.manifest_backend import ManifestBackend
+from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_OUTPUTS
 from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)

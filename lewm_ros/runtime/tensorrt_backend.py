@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from lewm_ros.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey
-from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, ManifestBackend, OnnxManifest, \
-    adopt_manifest, cost_file
+from lewm_ros.runtime.manifest_backend import ManifestBackend, adopt_manifest
+from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest, cost_file
 from lewm_ros.runtime.tensorrt_build import build_engine, import_tensorrt, trt_logger
 from lewm_ros.validation import check_choice, check_int
 
