@@ -14,8 +14,8 @@ from typing import Any
 
 from lewm_ros.camera.crop import CropConfig
 from lewm_ros.control.command_mapping import COMMAND_TYPES
-from lewm_ros.model.metadata import METADATA_FILE, ModelMetadata
-from lewm_ros.validation import check_choice, check_number, require
+from lewm_ros.model.metadata import MAX_IMAGE_SIZE, METADATA_FILE, ModelMetadata
+from lewm_ros.validation import check_choice, check_int, check_number, require
 
 IMAGE_TYPES = ('raw', 'compressed')
 #: Key of the record in ModelMetadata.extra (and in a dataset manifest).
@@ -24,19 +24,26 @@ DEPLOYMENT_KEY = 'deployment'
 
 @dataclass(frozen=True)
 class Deployment:
-    """camera_topic / command_topic: the recorded topic names; image_type: 'raw' | 'compressed';
+    """Field names are planner_node's parameter names.
+
+    camera_topic: the recorded camera topic (for image_type 'compressed' the full topic, e.g.
+        ``/front/image_raw/compressed``); command_topic: the recorded command topic;
+    image_type: 'raw' | 'compressed';
     command_type: planner_node's name of the recorded command message (one of COMMAND_TYPES);
     command_fields: per action dim, the Twist field or joint name it was read from (empty for
-    float64_multi_array); command_scales: (A,) command units per action unit the importer divided
-    by; control_rate_hz: the control period the recording was aligned to [Hz]; crop_box /
-    crop_scale: the camera crop the frames were made with (see CropConfig)."""
+        float64_multi_array);
+    command_scales: (A,) nonzero, command units per raw action unit (command = action x scale);
+    control_rate: control ticks per second the recording was aligned to [Hz] (one raw action a tick);
+    image_size: side of the model input the frames were resized to [px];
+    crop_box / crop_scale: the camera crop the frames were made with (see CropConfig)."""
     camera_topic: str
     image_type: str
     command_topic: str
     command_type: str
     command_fields: tuple[str, ...]
     command_scales: tuple[float, ...]
-    control_rate_hz: float
+    control_rate: float
+    image_size: int
     crop_box: tuple[int, ...] = ()
     crop_scale: float = 1.0
 
@@ -46,16 +53,24 @@ class Deployment:
                     getattr(self, name), 'a topic name')
         check_choice('deployment.image_type', self.image_type, IMAGE_TYPES)
         check_choice('deployment.command_type', self.command_type, COMMAND_TYPES)
-        require(all(isinstance(f, str) for f in self.command_fields), 'deployment.command_fields',
-                self.command_fields, 'a list of field or joint names')
-        require(len(self.command_scales) > 0, 'deployment.command_scales', self.command_scales,
+        for name in ('command_fields', 'command_scales', 'crop_box'):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        require(all(isinstance(f, str) and f for f in self.command_fields), 'deployment.command_fields',
+                list(self.command_fields), 'non-empty field or joint names')
+        require(len(self.command_scales) > 0, 'deployment.command_scales', list(self.command_scales),
                 'one scale per action dim')
         for i, scale in enumerate(self.command_scales):
             check_number(f'deployment.command_scales[{i}]', scale, -100.0, 100.0)
-        check_number('deployment.control_rate_hz', self.control_rate_hz, 0.1, 1000.0)
-        CropConfig(box=tuple(self.crop_box), scale=self.crop_scale)  # raises naming crop_box / crop_scale
+            require(scale != 0.0, f'deployment.command_scales[{i}]', scale, 'nonzero (the importer divides by it)')
+        check_number('deployment.control_rate', self.control_rate, 0.1, 1000.0)
+        check_int('deployment.image_size', self.image_size, 8, MAX_IMAGE_SIZE)
+        try:
+            CropConfig(box=self.crop_box, scale=self.crop_scale)
+        except ValueError as exc:
+            raise ValueError(f'deployment.{exc}') from None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON types (tuples as lists), in field order."""
         data = asdict(self)
         return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
 
@@ -68,8 +83,7 @@ class Deployment:
             name for name in fields - set(data) if name not in ('crop_box', 'crop_scale'))
         require(not unknown and not missing, DEPLOYMENT_KEY, sorted(data),
                 f'the keys {sorted(fields)} (unknown: {unknown}, missing: {missing})')
-        values = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
-        return cls(**values)
+        return cls(**data)
 
     @classmethod
     def of_model(cls, metadata: ModelMetadata) -> 'Deployment | None':

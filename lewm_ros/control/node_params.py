@@ -128,7 +128,7 @@ class NodeParams:
         deployment = Deployment.of_model(metadata)
         if deployment is None:
             return self
-        recorded = {'image_type': deployment.image_type, 'control_rate': deployment.control_rate_hz,
+        recorded = {'image_type': deployment.image_type, 'control_rate': deployment.control_rate,
                     'command_type': deployment.command_type, 'command_fields': list(deployment.command_fields),
                     'command_scales': list(deployment.command_scales)}
         given = {name: value for name, value in self.declared.items() if not _unset(name, value)}

@@ -116,7 +116,7 @@ def test_critics_are_parameters_with_the_paper_cost_by_default():
 
 RECORDED = {'camera_topic': 'front/image_raw/compressed', 'image_type': 'compressed', 'command_topic': 'arm/command',
             'command_type': 'float64_multi_array', 'command_fields': [], 'command_scales': [2.0, 0.5],
-            'control_rate_hz': 15.0, 'crop_box': [4, 0, 40, 40], 'crop_scale': 1.0}
+            'control_rate': 15.0, 'image_size': 64, 'crop_box': [4, 0, 40, 40], 'crop_scale': 1.0}
 
 
 def recorded_model(**deployment):

@@ -8,7 +8,7 @@ resized by planner_node's own camera room. Commands: Twist, TwistStamped, Float6
 JointTrajectory (first point), turned into raw actions by the inverse of planner_node's command
 mapping (``--command-fields``, ``--command-scales``). Alignment on a fixed control period (see
 :mod:`lewm_training.bag_alignment`); episodes also end at bag boundaries. The dataset's manifest
-carries a :class:`~lewm_training.dataset_format.Deployment` record (topics, message types, command
+carries a :class:`~lewm_ros.control.deployment.Deployment` record (topics, message types, command
 mapping, control rate, crop, image size) that ``lewm-train fit`` copies into the model.
 
 Bags are read once without their pixels before anything is written: a missing topic, a wrong
@@ -34,7 +34,8 @@ from lewm_training.bag_alignment import AlignConfig, align, median_period_ns, ra
 from lewm_training.bag_commands import COMMAND_MSGTYPES, CommandInverse, action_width, default_fields
 from lewm_training.bag_shards import STATS_ATTR, FrameSource, PlannedEpisode, atomic_write_bytes, write_shard
 from lewm_training.bag_source import CAMERA_MSGTYPES, Bag, BagError, BagScan, expand_bag_paths
-from lewm_training.dataset_format import MANIFEST_NAME, SHARD_GLOB, DatasetInfo, Deployment, shard_name
+from lewm_ros.control.deployment import Deployment
+from lewm_training.dataset_format import MANIFEST_NAME, SHARD_GLOB, DatasetInfo, shard_name
 
 log = logging.getLogger(__name__)
 

@@ -38,15 +38,15 @@ from typing import Any
 
 import numpy as np
 
+from lewm_ros.control.deployment import Deployment
 from lewm_ros.jsonio import read_json
-from lewm_ros.validation import check_int, check_number, check_positive, require
+from lewm_ros.validation import check_int, check_positive, require
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = 'manifest.json'
 SHARD_GLOB = 'shard_*.h5'
 POLICY_CODES = {'random': 0, 'heuristic': 1, 'recorded': 2}
 """``episode_policy`` code of each collection policy kind ('recorded': imported from a robot's bag)."""
-IMAGE_TYPES = ('raw', 'compressed')
 """Camera message kinds: sensor_msgs/Image ('raw') or sensor_msgs/CompressedImage ('compressed')."""
 
 # Manifest keys in the order they are written (keeps manifests byte-identical to format 1's).
@@ -58,63 +58,6 @@ _MANIFEST_ORDER = ('format_version', 'task', 'task_kwargs', 'image_size', 'dt', 
 def shard_name(index: int) -> str:
     """File name of shard ``index`` (>= 0): ``shard_000042.h5``."""
     return f'shard_{index:06d}.h5'
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What a robot needs to run a model trained on recorded data the way the data was recorded
-    (ROS-free: names and numbers only; planner_node's parameters of the same names).
-
-    camera_topic: the recorded camera topic (for image_type 'compressed' the full topic,
-        e.g. ``/front/image_raw/compressed``).
-    image_type: one of :data:`IMAGE_TYPES`.
-    command_topic: the recorded command topic.
-    command_type: planner_node's ``command_type`` name of the command message ('twist',
-        'twist_stamped', 'float64_multi_array', 'joint_trajectory').
-    command_fields: per action dim, a Twist field or a joint name ([] for float64_multi_array).
-    command_scales: (A,) [command unit / raw action unit], nonzero: command = raw action x scale.
-    control_rate: control ticks per second [Hz]; one raw action per tick (dt = 1 / control_rate).
-    crop_box: [] (centred square crop) or [x, y, w, h] [px] of the camera frame.
-    crop_scale: centred crop side as a fraction of the frame's shorter side, (0, 1].
-    image_size: side of the model input [px].
-    """
-
-    camera_topic: str
-    image_type: str
-    command_topic: str
-    command_type: str
-    command_fields: tuple[str, ...]
-    command_scales: tuple[float, ...]
-    control_rate: float
-    crop_box: tuple[int, ...] = ()
-    crop_scale: float = 1.0
-    image_size: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ('camera_topic', 'command_topic'):
-            value = getattr(self, name)
-            require(isinstance(value, str) and bool(value), f'deployment.{name}', value, 'a topic name')
-        require(self.image_type in IMAGE_TYPES, 'deployment.image_type', self.image_type, f'one of {IMAGE_TYPES}')
-        require(isinstance(self.command_type, str) and bool(self.command_type), 'deployment.command_type',
-                self.command_type, 'a command type name')
-        object.__setattr__(self, 'command_fields', tuple(self.command_fields))
-        object.__setattr__(self, 'crop_box', tuple(self.crop_box))
-        scales = tuple(float(v) for v in self.command_scales)
-        require(len(scales) >= 1 and all(np.isfinite(scales)) and all(v != 0.0 for v in scales),
-                'deployment.command_scales', list(self.command_scales), 'finite nonzero numbers, one per action dim')
-        object.__setattr__(self, 'command_scales', scales)
-        require(all(isinstance(f, str) and f for f in self.command_fields), 'deployment.command_fields',
-                list(self.command_fields), 'non-empty names')
-        require(len(self.crop_box) in (0, 4) and all(isinstance(v, int) and v >= 0 for v in self.crop_box),
-                'deployment.crop_box', list(self.crop_box), '[] or [x, y, w, h] in px')
-        check_positive('deployment.control_rate', self.control_rate)
-        check_number('deployment.crop_scale', self.crop_scale, 0.0, 1.0, exclusive_minimum=True)
-        check_int('deployment.image_size', self.image_size, 8, 1024)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON types (tuples as lists), field order."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,9 +79,10 @@ class DatasetInfo:
     seed: the writer's base seed (None when the data was not generated from one).
     policy: the collection policy settings (kind, heuristic_frac, hold_prob, smoothing, noise;
         see :class:`lewm_training.policies.PolicyConfig`), None when no policy drove the data.
-    deployment: :class:`Deployment` of recorded data (topics, message types, command mapping,
-        control rate, crop), None for simulated data; ``lewm-train fit`` copies it into the
-        model's ``lewm_meta.json`` (``extra.deployment``). A manifest holds it as a JSON object.
+    deployment: :class:`~lewm_ros.control.deployment.Deployment` of recorded data (topics,
+        message types, command mapping, control rate, crop), None for simulated data;
+        ``lewm-train fit`` copies it into the model's ``lewm_meta.json`` (``extra.deployment``).
+        A manifest holds it as a JSON object.
     source: where recorded data came from and with which import settings (bags, message
         counts, alignment settings), None for simulated data; a re-run that resumes an import
         must match it.
@@ -182,9 +126,7 @@ class DatasetInfo:
         if self.seed is not None:
             check_int('seed', self.seed, 0)
         if isinstance(self.deployment, dict):  # as a manifest holds it
-            require(set(self.deployment) <= {f.name for f in dataclasses.fields(Deployment)}, 'deployment',
-                    self.deployment, f'keys of {[f.name for f in dataclasses.fields(Deployment)]}')
-            object.__setattr__(self, 'deployment', Deployment(**self.deployment))
+            object.__setattr__(self, 'deployment', Deployment.from_dict(self.deployment))
         require(self.deployment is None or isinstance(self.deployment, Deployment), 'deployment',
                 self.deployment, 'a Deployment record or None')
         if self.deployment is not None:
