@@ -22,10 +22,10 @@ def parsed(module, *argv: str) -> argparse.Namespace:
 
 
 def test_fuzzed_camera_messages_neither_crash_the_node_nor_leave_the_limits():
-    result = fuzz.run(parsed(fuzz, '--count', '300', '--rate', '300', '--seed', '1'))
+    result = fuzz.run(parsed(fuzz, '--count', '300', '--seed', '1'))
     assert result.passed, result.failures
     figures = result.figures
-    assert figures['fuzzed_messages'] == 300 and not figures['crashed']
+    assert figures['taken_by_node'] >= 300 and not figures['crashed']
     assert figures['node_dropped'] > 0 and figures['commands'] > 0 and figures['commands_out_of_limits'] == 0
     assert set(figures['phases']) == {'raw', 'compressed'}
 

@@ -174,6 +174,10 @@ class Rig:
         self._probe_entities.append(publisher)
         return publisher
 
+    def drop_publisher(self, publisher) -> None:
+        self._probe_entities.remove(publisher)
+        self.probe.destroy_publisher(publisher)
+
     def _on_cmd(self, msg: Twist) -> None:
         values = [getattr(getattr(msg, part), axis) for part, axis in (f.split('.') for f in self.fields)]
         self.commands.append((time.monotonic(), np.array(values, dtype=np.float64)))
