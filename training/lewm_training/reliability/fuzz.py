@@ -1,13 +1,13 @@
 """fuzz: malformed and random camera messages into a running planner_node.
 
 Phase raw: the node subscribes to sensor_msgs/Image; phase compressed: reconfigured for
-CompressedImage. In each phase the fuzzed messages (fuzz_messages) go to the node's camera topic one at a
-time, each waited for until the node's image callback has taken it (its own counter), with a
-valid camera frame between them at 30 Hz that keeps the robot moving, until the node has taken
-``--count / 2`` of them (a message not taken within 2 s counts as lost in transport). Holds when the node never
-crashes (both executors spin, commands keep their rate, it moves again on valid frames), every
-command published meanwhile is finite and within [command_low, command_high], and /diagnostics
-counts the messages (received, dropped).
+CompressedImage. In each phase the fuzzed messages (fuzz_messages) go to the node's camera topic
+one at a time, each waited for until the node's image callback has taken it (its own counter),
+with a valid camera frame between them at 30 Hz that keeps the robot moving, until the node has
+taken ``--count / 2`` of them (a message not taken within 2 s counts as lost in transport).
+Holds when the node never crashes (both executors spin, commands keep their rate, it moves again
+on valid frames), every command published meanwhile is finite and within [command_low,
+command_high], and /diagnostics counts the messages (received, dropped).
 """
 from __future__ import annotations
 
