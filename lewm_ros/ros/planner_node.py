@@ -251,6 +251,7 @@ class PlannerNode(LifecycleNode):
         error = self._worker.submit_goal(latest[0]).wait(GOAL_TIMEOUT_S)
         response.success = not error
         response.message = error or f'goal set from the camera frame received at {latest[1]:.3f} s'
+        (self.get_logger().error if error else self.get_logger().info)(f'~/set_goal_from_camera: {response.message}')
         return response
 
     def _on_goal_image(self, msg: Image) -> None:
