@@ -43,24 +43,26 @@ def _interrupt(signum, frame) -> None:
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_threads: int = 2) -> None:
     """The main() of a node's console script: rclpy without its own signal handlers; SIGINT and
-    SIGTERM end the spin (as KeyboardInterrupt), and so does the node's ``finished`` event
-    (a threading.Event) when it has one. Then the executor stops, the node is destroyed (a node
-    that moves a robot publishes its zero command in destroy_node) and the context shuts down."""
+    SIGTERM end the run at once (as KeyboardInterrupt in the main thread), and so do the node's
+    ``finished`` event (a threading.Event) when it has one and the end of the executor. Then the
+    executor stops, the node is destroyed (a node that moves a robot publishes its zero command
+    in destroy_node) and the context shuts down."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell's background job starts with SIGINT ignored
+        signal.signal(signum, _interrupt)
     node = executor = None
     try:
         node = make_node()
         # rclpy warns about a MultiThreadedExecutor with one thread: use the single-threaded one
         executor = SingleThreadedExecutor() if num_threads == 1 else MultiThreadedExecutor(num_threads=num_threads)
         executor.add_node(node)
-        finished = getattr(node, 'finished', None)
-        if finished is None:
-            spin(executor)
-        else:
-            threading.Thread(target=spin, args=(executor,), name='executor', daemon=True).start()
-            while not finished.wait(0.2):  # short waits: a signal is handled between them
-                pass
+        # The executor spins in a thread: a wait set with nothing ready blocks signal handling, so
+        # the main thread waits in short steps, where SIGINT / SIGTERM are handled at once.
+        finished = getattr(node, 'finished', None) or threading.Event()
+        spinner = threading.Thread(target=spin, args=(executor,), name='executor', daemon=True)
+        spinner.start()
+        while not finished.wait(0.2) and spinner.is_alive():
+            pass
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -156,7 +156,8 @@ class SimNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the stepping thread (it closes the task) before the publishers go."""
-        self.loop.stop()
+        if getattr(self, 'loop', None) is not None:  # None when construction failed before it started
+            self.loop.stop()
         super().destroy_node()
 
 
