@@ -149,3 +149,25 @@ def test_twist_moves_the_agent_in_the_commanded_direction(harness_factory, field
     moved = h.states[-1][:2] - start
     assert sign * moved[axis] > 0.15, moved  # 8 steps x 0.1 s x 0.32 m/s = 0.26 m less the 0.05 s lag
     assert abs(moved[1 - axis]) < 1e-3, moved
+
+
+def test_console_script_stops_on_sigterm_and_sigint_with_nothing_to_wait_for():
+    """With no command arriving the executor's wait set stays idle; SIGTERM / SIGINT must still end
+    the process at once (the main thread handles them, not the waiting executor)."""
+    import signal
+    import subprocess
+    import sys
+    env = {**os.environ, 'ROS_DOMAIN_ID': '66', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        process = subprocess.Popen([sys.executable, '-m', 'lewm_training.sim_node', '--ros-args', '-p', 'image_size:=32',
+                                    '-r', f'__ns:={NS}_{signum}'], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            for line in process.stdout:
+                if 'task tworoom' in line:
+                    break
+            time.sleep(0.5)
+            process.send_signal(signum)
+            assert process.wait(timeout=10) == 0, f'signal {signum}'
+        finally:
+            process.kill()
