@@ -1,5 +1,6 @@
 """launch/planner.launch.py: parsed with ast here; built for real when launch_ros is importable."""
 import ast
+import json
 import importlib.util
 from pathlib import Path
 
@@ -47,8 +48,18 @@ def test_every_launch_argument_has_a_default(name):
     assert not missing, f'{name}: launch arguments without a default: {missing}'
 
 
-def test_topics_are_relative_and_compressed_follows_image_transport():
+def test_topics_are_relative_compressed_follows_image_transport_and_a_recording_names_them(tmp_path):
     source = LAUNCH.read_text()
-    assert "default_value='camera/image_raw'" in source and "default_value='cmd_vel'" in source
-    assert "('image/compressed', [camera, '/compressed'])" in source
-    assert "os.path.join(share, 'models', SHIPPED_MODEL)" in source
+    assert "DEFAULT_TOPICS = {'camera_topic': 'camera/image_raw', 'cmd_topic': 'cmd_vel', 'image_type': 'raw'}" in source
+    assert "('image/compressed', camera + '/compressed')" in source
+    assert "os.path.join(get_package_share_directory('lewm_ros'), 'models', SHIPPED_MODEL)" in source
+    # the topic resolution is plain Python: run it on a model with a recording and on one without
+    tree = ast.parse(source)
+    helper = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == 'recorded_topics')
+    namespace = {'os': __import__('os'), 'json': __import__('json')}
+    exec(compile(ast.Module(body=[helper], type_ignores=[]), str(LAUNCH), 'exec'), namespace)
+    (tmp_path / 'lewm_meta.json').write_text(json.dumps({'extra': {'deployment': {
+        'camera_topic': '/front/image_raw/compressed', 'image_type': 'compressed', 'command_topic': '/base/cmd'}}}))
+    assert namespace['recorded_topics'](str(tmp_path)) == {
+        'camera_topic': '/front/image_raw', 'cmd_topic': '/base/cmd', 'image_type': 'compressed'}
+    assert namespace['recorded_topics'](str(tmp_path / 'missing')) == {}
