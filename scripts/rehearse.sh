@@ -5,7 +5,8 @@
 # import-bag -> fit -> the paper-protocol evaluation of the trained model, beside the random baseline.
 #
 #   scripts/rehearse.sh [OUT]        # env: EPISODES (default 20), STEPS (fit steps, 300), SPEED (sim
-#                                    # speed-up on sim time, 8.0), EVAL_EPISODES (10), TASK (tworoom)
+#                                    # speed-up on sim time, 8.0), EVAL_EPISODES (10), TASK (tworoom),
+#                                    # DEMO_EPISODES (0: no closed loop through planner_node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-rehearsal_out}"
@@ -55,10 +56,13 @@ lewm-train fit --data "$OUT/data" --out "$OUT/run" --preset compact --steps "$ST
 echo "[rehearse] 4/5 the paper-protocol evaluation of the trained model ($EVAL_EPISODES episodes, random baseline beside)"
 lewm-train eval --model-dir "$OUT/run/model" --task "$TASK" --episodes "$EVAL_EPISODES" --out "$OUT/eval.json"
 
-echo "[rehearse] 5/5 the deployment: lewm_meta.json carries what planner_node publishes"
+echo "[rehearse] 5/5 the deployment: lewm_meta.json carries what planner_node publishes; closed loop over ROS"
 python - "$OUT/run/model" <<'PY'
 import sys
 from lewm_ros.control.deployment import Deployment
 from lewm_ros.model import ModelMetadata
 print(Deployment.of_model(ModelMetadata.load(sys.argv[1])))
 PY
+if [ "${DEMO_EPISODES:-0}" -gt 0 ] && [ "$TASK" = tworoom ]; then   # planner_node <-> sim_node over topics
+  lewm-demo --model-dir "$OUT/run/model" --episodes "$DEMO_EPISODES" --headless --out "$OUT/demo"
+fi
