@@ -5,12 +5,13 @@
 # import-bag -> fit -> the paper-protocol evaluation of the trained model, beside the random baseline.
 #
 #   scripts/rehearse.sh [OUT]        # env: EPISODES (default 20), STEPS (fit steps, 300), SPEED (sim
-#                                    # speed-up on sim time, 8.0), EVAL_EPISODES (10), TASK (tworoom),
+#                                    # speed-up on sim time, 8.0; reacher 2.0), EVAL_EPISODES (10), TASK (tworoom),
 #                                    # DEMO_EPISODES (0: no closed loop through planner_node)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-rehearsal_out}"
-EPISODES="${EPISODES:-20}"; STEPS="${STEPS:-300}"; SPEED="${SPEED:-8.0}"
+EPISODES="${EPISODES:-20}"; STEPS="${STEPS:-300}"
+SPEED="${SPEED:-$([ "${TASK:-tworoom}" = reacher ] && echo 2.0 || echo 8.0)}"   # sim steps/s: 10 Hz or 50 Hz x SPEED
 EVAL_EPISODES="${EVAL_EPISODES:-10}"; TASK="${TASK:-tworoom}"
 # shellcheck disable=SC1091
 . "${LEWM_VENV:-.venv}/bin/activate"
@@ -21,8 +22,8 @@ mkdir -p "$OUT"
 NS="/rehearsal_$$"                                          # this run's topics, apart from any other
 SIM_TIME=(-p use_sim_time:=true -r "__ns:=$NS")
 
-if [ "$TASK" = reacher ]; then                              # joint velocities as Float64MultiArray
-  COMMAND=(-p command_type:=float64_multi_array); SIM_COMMAND=(-p command_type:=float64_multi_array)
+if [ "$TASK" = reacher ]; then                              # joint velocities as Float64MultiArray, dt 0.02 s
+  COMMAND=(-p command_type:=float64_multi_array -p control_rate:=50.0); SIM_COMMAND=(-p command_type:=float64_multi_array)
   EXPLORE_FIELDS=(); IMPORT_FIELDS=(); CMD_TOPIC=command
 else                                                        # tworoom: (vx, vy) as linear.x, linear.y
   COMMAND=(); SIM_COMMAND=(); EXPLORE_FIELDS=(); IMPORT_FIELDS=(--command-fields linear.x linear.y); CMD_TOPIC=cmd_vel

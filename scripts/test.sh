@@ -8,4 +8,5 @@ scripts/setup_env.sh
 export MUJOCO_GL=egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # ROS traffic never leaves this machine
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-77}"       # test modules override it per module
+ruff check .                                      # the linter (ruff.toml): clean, or no tests
 exec python -m pytest test -q -p no:cacheprovider --timeout=600 "$@"

@@ -50,7 +50,8 @@ def test_every_launch_argument_has_a_default(name):
 
 def test_topics_are_relative_compressed_follows_image_transport_and_a_recording_names_them(tmp_path):
     source = LAUNCH.read_text()
-    assert "DEFAULT_TOPICS = {'camera_topic': 'camera/image_raw', 'cmd_topic': 'cmd_vel', 'image_type': 'raw'}" in source
+    defaults = "DEFAULT_TOPICS = {'camera_topic': 'camera/image_raw', 'cmd_topic': 'cmd_vel', 'image_type': 'raw'}"
+    assert defaults in source
     assert "('image/compressed', camera + '/compressed')" in source
     assert "os.path.join(get_package_share_directory('lewm_ros'), 'models', SHIPPED_MODEL)" in source
     # the topic resolution is plain Python: run it on a model with a recording and on one without

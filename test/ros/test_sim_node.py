@@ -159,8 +159,9 @@ def test_console_script_stops_on_sigterm_and_sigint_with_nothing_to_wait_for():
     import sys
     env = {**os.environ, 'ROS_DOMAIN_ID': '66', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
     for signum in (signal.SIGTERM, signal.SIGINT):
-        process = subprocess.Popen([sys.executable, '-m', 'lewm_training.sim_node', '--ros-args', '-p', 'image_size:=32',
-                                    '-r', f'__ns:={NS}_{signum}'], env=env, stdout=subprocess.PIPE,
+        command = [sys.executable, '-m', 'lewm_training.sim_node', '--ros-args', '-p', 'image_size:=32',
+                   '-r', f'__ns:={NS}_{signum}']
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         try:
             for line in process.stdout:
