@@ -92,6 +92,11 @@ class ActionStream:
             self._block.append(np.asarray(executed, dtype=np.float64).copy())
             self._tick += 1
 
+    def drop_plan(self) -> None:
+        """Forget the plan in force (a broken planner): no action until the next plan is installed."""
+        with self._lock:
+            self._plan = None
+
     def install(self, raw_actions: np.ndarray, observed: BlockBoundary, stamp_s: float, cost: float) -> bool:
         """raw_actions: (H, frameskip, A) planned from the boundary `observed`. Returns False
         (plan discarded) when a reset happened since that observation."""

@@ -16,13 +16,16 @@ from collections.abc import Callable
 import numpy as np
 
 from lewm_ros.control.action_stream import ActionStream, BlockBoundary
+from lewm_ros.model.metadata import ModelMetadata
 
 LOG = logging.getLogger(__name__)
 
 
 class Planner(Protocol):
-    """The part of lewm_ros.planning.MPCPlanner the worker uses."""
+    """The part of lewm_ros.planning.MPCPlanner the worker uses (metadata: the model's
+    ModelMetadata; its action bounds bound every plan the planner may return)."""
     has_goal: bool
+    metadata: ModelMetadata
 
     def set_goal(self, rgb: np.ndarray) -> None: ...
     def reset(self) -> None: ...
@@ -41,6 +44,22 @@ class PlanReport:
     iterations: int
     observed_tick: int
     installed: bool
+
+
+def invalid_plan_reason(raw_actions: np.ndarray, metadata: ModelMetadata) -> str:
+    """Why raw_actions (H, frameskip, A) [raw units] cannot come from a working planner, or ''.
+    MPCPlanner clips every plan to the model's action bounds, so a non-finite action or one
+    outside those bounds (beyond rounding) means the planner is broken, not that it is bold."""
+    if raw_actions.ndim != 3 or raw_actions.shape[-1] != metadata.action_dim:
+        return f'shape {raw_actions.shape}, expected (H, frameskip, {metadata.action_dim})'
+    if not np.all(np.isfinite(raw_actions)):
+        return 'non-finite actions'
+    low, high = np.asarray(metadata.action_low), np.asarray(metadata.action_high)
+    slack = 1e-6 * np.maximum(1.0, np.maximum(np.abs(low), np.abs(high)))
+    if np.any(raw_actions < low - slack) or np.any(raw_actions > high + slack):
+        return f'actions in [{raw_actions.min():.3g}, {raw_actions.max():.3g}] outside the model bounds ' \
+               f'{list(metadata.action_low)}..{list(metadata.action_high)}'
+    return ''
 
 
 class GoalRequest:
@@ -168,7 +187,14 @@ class PlanningWorker:
         self._replan = False
         plan = self._planner.plan()
         raw_actions = np.asarray(plan.raw_actions, dtype=np.float64)
-        installed = self._stream.install(raw_actions, observed, self._clock(), float(plan.cost))
+        problem = invalid_plan_reason(raw_actions, self._planner.metadata)
+        if problem:  # a broken planner: drop the plan in force too, so the robot stops at the next tick
+            self.errors += 1
+            self._stream.drop_plan()
+            LOG.error('planner returned an invalid plan (%s): dropped; the robot stops', problem)
+            installed = False
+        else:
+            installed = self._stream.install(raw_actions, observed, self._clock(), float(plan.cost))
         self._on_plan(PlanReport(raw_actions=raw_actions, latency_s=float(plan.latency_s), cost=float(plan.cost),
                                  iterations=int(plan.iterations), observed_tick=observed.tick,
                                  installed=installed))

@@ -113,3 +113,41 @@ def test_a_bad_goal_is_refused_with_its_reason(planner):
         assert error.startswith('set_goal failed') and '(64, 64, 3)' in error
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize('value', [np.nan, 1e9, -3.0])
+def test_a_plan_no_working_planner_returns_is_dropped_and_the_plan_in_force_with_it(planner, value):
+    """MPCPlanner clips every plan to the model bounds ([-1, 1] here): NaN or actions beyond the
+    bounds mean a broken planner. The worker counts it, installs nothing and drops the plan in
+    force, so the stream has no action and the safety filter stops the robot."""
+    import dataclasses
+    stream = ActionStream(FRAMESKIP, ACTIONS)
+    reports = Reports()
+    broken = {'on': False}
+    real_plan = planner.plan
+
+    class Faulty:  # the real planner, whose plans can be corrupted
+        has_goal = property(lambda self: planner.has_goal)
+        metadata = planner.metadata
+        set_goal, reset, observe = planner.set_goal, planner.reset, planner.observe
+
+        def plan(self):
+            plan = real_plan()
+            if not broken['on']:
+                return plan
+            return dataclasses.replace(plan, raw_actions=np.full_like(plan.raw_actions, value))
+    worker = PlanningWorker(Faulty(), stream, receding_blocks=1, clock=lambda: 1.0, on_plan=reports)
+    worker.start()
+    try:
+        assert worker.submit_goal(frame(200)).wait(30.0) == ''
+        worker.submit_boundary(stream.boundary_due(), frame(10))
+        assert reports.next().installed and stream.current_action()[0] is not None
+        broken['on'] = True
+        for _ in range(FRAMESKIP):
+            stream.record(np.zeros(ACTIONS))
+        worker.submit_boundary(stream.boundary_due(), frame(11))
+        report = reports.next()
+        assert not report.installed and worker.errors == 1
+        assert stream.plan is None and stream.current_action() == (None, None)
+    finally:
+        worker.stop()

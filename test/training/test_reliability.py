@@ -37,10 +37,8 @@ def test_planner_faults_end_in_zero_commands_at_a_steady_control_rate():
     for mode, figures in per_fault.items():
         assert figures['faulty_calls'] > 0 and figures['recovered'], (mode, figures)
         assert figures['out_of_limits'] == 0 and figures['rate_ok'], (mode, figures)
-    for mode in ('raise', 'nan', 'hang', 'busy'):
+    for mode in faults.FAULTS:  # a plan of 1e9 actions is a broken planner: dropped, the robot stops
         assert per_fault[mode]['zero_held'], (mode, per_fault[mode])
-    # 1e9 actions are clipped to the limits by the safety filter (not stopped): README "Reliability".
-    assert per_fault['huge']['max_abs_command'] <= 1.0
 
 
 def test_malicious_weights_refused_at_configure_and_never_run():
