@@ -32,10 +32,10 @@ from lewm_ros.camera import CameraPipeline, CropConfig
 from lewm_ros.validation import check_int, check_positive, require
 from lewm_training.bag_alignment import AlignConfig, align, median_period_ns, rate_to_period_ns
 from lewm_training.bag_commands import COMMAND_MSGTYPES, CommandInverse, action_width, default_fields
-from lewm_training.bag_shards import STATS_ATTR, FrameSource, PlannedEpisode, atomic_write_bytes, write_shard
+from lewm_training.bag_shards import STATS_ATTR, FrameSource, PlannedEpisode, write_shard
 from lewm_training.bag_source import CAMERA_MSGTYPES, Bag, BagError, BagScan, expand_bag_paths
 from lewm_ros.control.deployment import Deployment
-from lewm_training.dataset_format import MANIFEST_NAME, SHARD_GLOB, DatasetInfo, shard_name
+from lewm_training.dataset_format import MANIFEST_NAME, SHARD_GLOB, DatasetInfo, atomic_write_bytes, shard_name
 
 log = logging.getLogger(__name__)
 

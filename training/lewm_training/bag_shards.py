@@ -22,7 +22,7 @@ import numpy as np
 from lewm_ros.camera import CameraPipeline
 from lewm_training.bag_alignment import EpisodePlan
 from lewm_training.bag_source import Bag
-from lewm_training.dataset_format import POLICY_CODES, DatasetInfo
+from lewm_training.dataset_format import POLICY_CODES, DatasetInfo, fsync_dir
 
 STATS_ATTR = 'import_stats'
 """Shard attribute (JSON) with the import counters of its episodes (summed by the summary)."""
@@ -35,25 +35,6 @@ class PlannedEpisode:
     episode: int
     bag: int
     plan: EpisodePlan
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file, fsync'd and renamed."""
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class FrameSource:

@@ -33,7 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 from lewm_ros.validation import check_int, check_ints
-from lewm_training.dataset_format import MANIFEST_NAME, POLICY_CODES, DatasetInfo, shard_name
+from lewm_training.dataset_format import (MANIFEST_NAME, POLICY_CODES, DatasetInfo, atomic_write_bytes, fsync_dir,
+                                          shard_name)
 from lewm_training.policies import POLICY_KINDS, PolicyConfig, make_policy
 
 log = logging.getLogger(__name__)
@@ -82,24 +83,6 @@ def build_info(config: CollectConfig) -> DatasetInfo:
                        policy=asdict(config.policy))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def prepare_output(out: Path, info: DatasetInfo) -> list[int]:
     """Create/validate ``out``; return the shard indices still to collect.
 
@@ -116,7 +99,7 @@ def prepare_output(out: Path, info: DatasetInfo) -> list[int]:
                     f'{out} was collected with {key}={existing.get(key)!r}, this run has '
                     f'{key}={manifest.get(key)!r}; use another --out or the original settings')
     else:
-        _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
     for stale in out.glob('.*.tmp'):
         log.info('removing incomplete file %s', stale)
         stale.unlink(missing_ok=True)
@@ -157,7 +140,7 @@ def write_shard(out: Path, shard: int, config: CollectConfig, info: DatasetInfo,
     with open(tmp, 'rb') as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    _fsync_dir(out)
+    fsync_dir(out)
     return len(episodes)
 
 

@@ -32,6 +32,7 @@ A dataset is a directory:
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,27 @@ POLICY_CODES = {'random': 0, 'heuristic': 1, 'recorded': 2}
 _MANIFEST_ORDER = ('format_version', 'task', 'task_kwargs', 'image_size', 'dt', 'action_low', 'action_high',
                    'action_dim', 'state_dim', 'seed', 'episodes', 'steps', 'episodes_per_shard', 'policy',
                    'deployment', 'source')
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` (a shard or the manifest) through a hidden temporary file, fsync'd and
+    renamed: a reader sees the whole file or none of it, whatever interrupts the writer."""
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def shard_name(index: int) -> str:
