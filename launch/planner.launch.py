@@ -48,7 +48,7 @@ def launch_planner(context):
     """The node, its remappings resolved (argument, else the recording, else DEFAULT_TOPICS), and
     the autostart transitions."""
     value = {name: LaunchConfiguration(name).perform(context)
-             for name in ('model_dir', 'camera_topic', 'cmd_topic', 'image_type', 'autostart')}
+             for name in ('model_dir', 'camera_topic', 'cmd_topic', 'image_type', 'goal_topic', 'autostart')}
     recorded = recorded_topics(value['model_dir'])
     chosen = {name: value[name] or recorded.get(name) or default for name, default in DEFAULT_TOPICS.items()}
     notes = [f'{name}: {chosen[name]} (from the model\'s recording)' for name in DEFAULT_TOPICS
@@ -66,7 +66,8 @@ def launch_planner(context):
         namespace=LaunchConfiguration('namespace'),
         output='screen',
         parameters=[LaunchConfiguration('params_file'), overrides],
-        remappings=[('image', camera), ('image/compressed', camera + '/compressed'), ('cmd', chosen['cmd_topic'])],
+        remappings=[('image', camera), ('image/compressed', camera + '/compressed'), ('cmd', chosen['cmd_topic']),
+                    *([('~/goal_image', value['goal_topic'])] if value['goal_topic'] else [])],
     )
     if value['autostart'].lower() not in ('true', '1'):
         return [*(LogInfo(msg=note) for note in notes), planner]
@@ -102,6 +103,8 @@ def generate_launch_description():
         DeclareLaunchArgument('cmd_topic', default_value='',
                               description="Command topic (relative names follow namespace); '' = the model's "
                                           'recording, else cmd_vel.'),
+        DeclareLaunchArgument('goal_topic', default_value='',
+                              description="Topic of goal images (sensor_msgs/Image); '' = the node's ~/goal_image."),
         DeclareLaunchArgument('autostart', default_value='true',
                               description='Configure, then activate the node on start.'),
     ]

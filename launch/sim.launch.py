@@ -7,20 +7,18 @@ ros2 launch lewm_ros sim.launch.py model_dir:=/path/to/model mode:=lockstep use_
 sim_node is the side package's console script (pip install -e training), found on PATH.
 Wiring: sim camera/image_raw -> camera_topic -> planner image; planner cmd -> cmd_topic -> sim
 cmd_vel/command; sim ~/goal_image (latched, one per episode) -> planner ~/goal_image.
-Every parameter: config/sim.yaml. The planner is configured and activated on start (autostart).
+Every parameter: config/sim.yaml. The planner comes from planner.launch.py (the robot's launch
+file, included): configured and activated on start.
 lockstep mode needs use_sim_time:=false (the simulation only advances when a command arrives).
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
+from launch_ros.actions import Node
 
 
 def generate_launch_description():
@@ -51,24 +49,11 @@ def generate_launch_description():
                     {'task': LaunchConfiguration('task'), 'mode': LaunchConfiguration('mode')}],
         remappings=[('camera/image_raw', camera), ('cmd_vel', cmd), ('command', cmd)],
     )
-    planner = LifecycleNode(
-        package='lewm_ros',
-        executable='planner_node',
-        name='planner_node',
-        namespace='',
-        output='screen',
-        parameters=[LaunchConfiguration('params_file'),
-                    {'use_sim_time': LaunchConfiguration('use_sim_time'),
-                     'model_dir': LaunchConfiguration('model_dir'),
-                     'backend': LaunchConfiguration('backend'),
-                     'device': LaunchConfiguration('device')}],
-        remappings=[('image', camera), ('image/compressed', [camera, '/compressed']), ('cmd', cmd),
-                    ('~/goal_image', 'sim_node/goal_image')],
-    )
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(planner),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate_when_configured = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=planner, start_state='configuring', goal_state='inactive',
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(planner),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription([*arguments, sim, planner, activate_when_configured, configure])
+    # the robot's own launch file, on the simulator's topics and its goal image of each episode
+    planner = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'planner.launch.py')),
+        launch_arguments={**{name: LaunchConfiguration(name)
+                             for name in ('params_file', 'model_dir', 'backend', 'device', 'use_sim_time')},
+                          'camera_topic': camera, 'cmd_topic': cmd, 'image_type': 'raw',
+                          'goal_topic': 'sim_node/goal_image'}.items())
+    return LaunchDescription([*arguments, sim, planner])

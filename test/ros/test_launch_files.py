@@ -8,7 +8,7 @@ import pytest
 
 LAUNCH = Path(__file__).resolve().parents[2] / 'launch' / 'planner.launch.py'
 ARGUMENTS = {'namespace', 'node_name', 'params_file', 'use_sim_time', 'model_dir', 'backend', 'device',
-             'image_type', 'camera_topic', 'cmd_topic', 'autostart'}
+             'image_type', 'camera_topic', 'cmd_topic', 'goal_topic', 'autostart'}
 
 
 def declared_arguments(tree: ast.AST) -> set[str]:
