@@ -40,6 +40,7 @@ import argparse
 import json
 import logging
 import re
+import tempfile
 from pathlib import Path
 
 import torch
@@ -336,8 +337,9 @@ def verify(out_dir: Path) -> None:
     major = transformers_major()
     weights = out_dir / ("weights.pt" if major == 4 else "weights_hf5.pt")
     # load_pretrained reads config.json beside the .pt, instantiates it with hydra and calls
-    # load_state_dict(strict=True); an absolute name overrides the cache dir.
-    model = load_pretrained(str(weights.resolve()), cache_dir="/tmp/swm_cache")
+    # load_state_dict(strict=True); an absolute name overrides the cache dir (unused: a scratch one).
+    with tempfile.TemporaryDirectory() as cache_dir:
+        model = load_pretrained(str(weights.resolve()), cache_dir=cache_dir)
     model.eval()
     io = torch.load(out_dir / "io.pt", weights_only=True)
     inputs = {k: io[k] for k in ("pixels", "actions", "goal_pixels", "candidates")}
