@@ -108,6 +108,7 @@ class PlannerNode(LifecycleNode):
         return mapping
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the lifecycle publishers before the first tick
         with self._control_lock:
             self._stream.reset()
             self._safety.stop()
@@ -115,7 +116,7 @@ class PlannerNode(LifecycleNode):
             self._control_timer = self.create_timer(self._params.control.period_s, self._on_control,
                                                     callback_group=self._control_group)
             self._active = True
-        return super().on_activate(state)  # enables the lifecycle publishers
+        return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._halt()  # the zero command goes out before the publishers fall silent
