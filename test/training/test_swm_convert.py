@@ -131,7 +131,7 @@ def test_fit_trains_two_steps_on_a_converted_file(tmp_path):
 
 def test_blosc_compressed_pixels_as_the_published_files(tmp_path):
     """The paper-time writer compresses (N, ...) columns of >= 2 dims with Blosc/LZ4 via hdf5plugin."""
-    hdf5plugin = pytest.importorskip('hdf5plugin', reason='hdf5plugin reads the Blosc filter of the published files')
+    import hdf5plugin  # a dependency (requirements.txt): reads the Blosc filter of the published files
     src = tmp_path / 'reacher.h5'
     columns = write_swm_file(src, lengths=(5, 6), skip=('pixels',))
     with h5py.File(src, 'a') as f:
