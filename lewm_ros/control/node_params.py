@@ -12,7 +12,7 @@ command (action_low/high) and, after command_scales, the published command (comm
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +135,10 @@ class NodeParams:
         values = {**self.declared, **recorded, **given}
         if _unset('crop_box', self.declared['crop_box']) and _unset('crop_scale', self.declared['crop_scale']):
             values['crop_box'], values['crop_scale'] = list(deployment.crop_box), deployment.crop_scale
-        return from_values(values)
+        return replace(from_values(values), declared=self.declared)  # declared: as the user set them
 
     def resolve(self, metadata: ModelMetadata) -> tuple[CommandMapping, SafetyConfig]:
         """Validate the model-dependent parameters against the model's metadata."""
-        if self.planner.receding_blocks > self.planner.horizon:
-            raise ValueError(f'receding_blocks={self.planner.receding_blocks} must be <= planner.horizon='
-                             f'{self.planner.horizon}')
         executing_s = self.planner.receding_blocks * metadata.frameskip / self.control.control_rate_hz
         if self.values['plan_timeout'] <= executing_s:
             raise ValueError(f"plan_timeout={self.values['plan_timeout']} s must exceed the time a plan is executed "
@@ -235,10 +232,10 @@ def check_change(current: NodeParams, changes: dict[str, Any], metadata: ModelMe
     """A parameter change while configured -> the new NodeParams. Raises ValueError with the
     reason: a static parameter, or a dynamic value that fails validation."""
     static = sorted(name for name, value in changes.items()
-                    if name in STATIC and value != current.values.get(name))
+                    if name in STATIC and value != current.declared.get(name))
     if static:
         raise ValueError(f'parameter(s) {static} are static: read at configure; deactivate, clean up and '
                          'configure the node again to change them')
-    updated = from_values({**current.values, **changes})
+    updated = from_values({**current.declared, **changes}).with_model_defaults(metadata)  # [] = the recording again
     updated.resolve(metadata)
     return updated

@@ -113,10 +113,11 @@ class PlanningWorker:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 LOG.warning('planner thread still busy after %.1f s; leaving it to finish (daemon)', timeout_s)
-        for item in self._queue:
+        with self._cond:
+            pending, self._queue = list(self._queue), collections.deque()
+        for item in pending:
             if isinstance(item, GoalRequest):
                 item.finish('planner stopped')
-        self._queue.clear()
 
     def submit_boundary(self, boundary: BlockBoundary, rgb: np.ndarray) -> None:
         """rgb: (S, S, 3) uint8 model-size frame seen at the boundary."""

@@ -156,9 +156,9 @@ class SafetyFilter:
             return SafetyState.ESTOP
         if not self._enabled:
             return SafetyState.DISABLED
-        if image_stamp_s is None or now_s - image_stamp_s > cfg.image_timeout:
+        if image_stamp_s is None or not 0.0 <= now_s - image_stamp_s <= cfg.image_timeout:  # < 0: clock jumped back
             return SafetyState.STALE_IMAGE
-        if plan_stamp_s is not None and now_s - plan_stamp_s > cfg.plan_timeout:
+        if plan_stamp_s is not None and not 0.0 <= now_s - plan_stamp_s <= cfg.plan_timeout:
             return SafetyState.STALE_PLAN
         if action is None:
             return SafetyState.NO_PLAN

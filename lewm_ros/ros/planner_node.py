@@ -19,6 +19,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -45,6 +46,7 @@ from lewm_ros.ros.spinning import run_node
 GOAL_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 GOAL_TIMEOUT_S = 30.0
+STOP_ACK_S = 0.5
 LOG_THROTTLE_S = 2.0
 
 
@@ -139,10 +141,13 @@ class PlannerNode(LifecycleNode):
         super().destroy_node()
 
     def publish_stop(self) -> None:
-        """Publish one zero command now (deactivate, shutdown, SIGINT), if configured."""
+        """Publish one zero command now (deactivate, shutdown, SIGINT), if configured, and wait
+        (at most STOP_ACK_S) until the subscribers acknowledge it: a reliable sample lost on the
+        network is resent before the publisher goes."""
         with self._control_lock:
             if self._cmd_pub is not None and self.context.ok():
                 self._cmd_pub.publish(self._adapter.build(self._safety.stop(), self.get_clock().now()))
+                self._cmd_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_S))
 
     def release(self) -> None:
         """Stop commanding (one zero command), stop the planner thread, drop every interface."""
@@ -204,8 +209,7 @@ class PlannerNode(LifecycleNode):
                                              self._on_image, qos_profile_sensor_data, callback_group=self._input_group))
         keep('sub', self.create_subscription(Image, '~/goal_image', self._on_goal_image, GOAL_QOS,
                                              callback_group=self._goal_group))
-        keep('sub', self.create_subscription(Bool, '~/enable', lambda m: self._safety.set_enabled(m.data), 10,
-                                             callback_group=self._input_group))
+        keep('sub', self.create_subscription(Bool, '~/enable', self._on_enable, 10, callback_group=self._input_group))
         keep('sub', self.create_subscription(Bool, '~/estop', self._on_estop, 10, callback_group=self._input_group))
         keep('srv', self.create_service(Trigger, '~/set_goal_from_camera', self._on_goal_from_camera,
                                         callback_group=self._goal_group))
@@ -220,10 +224,14 @@ class PlannerNode(LifecycleNode):
         return entity
 
     # ---------------------------------------------------------------- inputs
+    # Input callbacks take local references: a cleanup may drop the components while one runs.
     def _on_image(self, msg) -> None:
+        camera = self._camera
+        if camera is None:
+            return
         self.stats.image_received()
         try:
-            image = self._camera.from_message(msg)
+            image = camera.from_message(msg)
         except ImageDecodeError as exc:
             self.stats.image_dropped(str(exc))
             self.get_logger().warning(f'dropping camera image: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
@@ -231,37 +239,51 @@ class PlannerNode(LifecycleNode):
         with self._image_lock:
             self._latest = (image, self._now())
 
+    def _on_enable(self, msg: Bool) -> None:
+        safety = self._safety
+        if safety is not None:
+            safety.set_enabled(msg.data)
+
     def _on_estop(self, msg: Bool) -> None:
-        if msg.data:
-            self._safety.set_estop(True)
+        safety = self._safety
+        if msg.data and safety is not None:
+            safety.set_estop(True)
             self.get_logger().warning('e-stop received: commanding zero until ~/reset_estop')
 
     def _on_reset_estop(self, request, response):
-        was = self._safety.estopped
-        self._safety.reset_estop()
+        safety = self._safety
+        if safety is None:
+            response.success, response.message = False, 'not configured'
+            return response
+        was = safety.estopped
+        safety.reset_estop()
         response.success, response.message = True, 'e-stop released' if was else 'e-stop was not active'
         self.get_logger().info(response.message)
         return response
 
     def _on_goal_from_camera(self, request, response):
+        worker = self._worker
         with self._image_lock:
             latest = self._latest
-        if latest is None:
+        if latest is None or worker is None:
             response.success, response.message = False, 'no camera image received yet'
             return response
-        error = self._worker.submit_goal(latest[0]).wait(GOAL_TIMEOUT_S)
+        error = worker.submit_goal(latest[0]).wait(GOAL_TIMEOUT_S)
         response.success = not error
         response.message = error or f'goal set from the camera frame received at {latest[1]:.3f} s'
         (self.get_logger().error if error else self.get_logger().info)(f'~/set_goal_from_camera: {response.message}')
         return response
 
     def _on_goal_image(self, msg: Image) -> None:
+        camera, worker = self._camera, self._worker
+        if camera is None or worker is None:
+            return
         try:
-            image = self._camera.from_message(msg)
+            image = camera.from_message(msg)
         except ImageDecodeError as exc:
             self.get_logger().warning(f'dropping goal image: {exc}')
             return
-        error = self._worker.submit_goal(image).wait(GOAL_TIMEOUT_S)
+        error = worker.submit_goal(image).wait(GOAL_TIMEOUT_S)
         if error:
             self.get_logger().error(f'goal image rejected: {error}')
         else:

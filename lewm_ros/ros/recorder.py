@@ -28,7 +28,7 @@ from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy.exceptions import ParameterUninitializedException
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
-    except ValueError as exc:
+    except (ValueError, ParameterException) as exc:  # a bad value or a wrongly typed -p override
         LOG.error('%s', exc)
         return 2
     finally:

@@ -188,6 +188,11 @@ class Runner:
         self._spin_thread = threading.Thread(target=spin, args=(self._executor,), name='executor', daemon=True)
         self._spin_thread.start()
 
+    @property
+    def spinning(self) -> bool:
+        """Whether the executor thread is alive."""
+        return self._spin_thread is not None and self._spin_thread.is_alive()
+
     def stop(self) -> None:
         """Deactivate + shut down lifecycle nodes (zero command), destroy every node, end the context."""
         from rclpy.lifecycle import LifecycleNode
@@ -258,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         runner.start()
         LOG.info('running %s; Ctrl-C to stop', ', '.join(config.nodes))
         while not stop.wait(0.2):
-            pass
+            if not runner.spinning:  # a callback raised and ended the executor: stop, don't idle
+                raise RuntimeError('the executor stopped (a callback raised; see the log above)')
         LOG.info('stopping')
     except Exception as exc:  # any start failure (import, parameters, configure) ends the run with its reason
         LOG.error('%s', exc)

@@ -44,9 +44,10 @@ def _interrupt(signum, frame) -> None:
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_threads: int = 2) -> None:
     """The main() of a node's console script: rclpy without its own signal handlers; SIGINT and
     SIGTERM end the run at once (as KeyboardInterrupt in the main thread), and so do the node's
-    ``finished`` event (a threading.Event) when it has one and the end of the executor. Then the
-    executor stops, the node is destroyed (a node that moves a robot publishes its zero command
-    in destroy_node) and the context shuts down."""
+    ``finished`` event (a threading.Event) when it has one and the end of the executor. Then
+    further signals are ignored, a node that moves a robot publishes its zero command
+    (``publish_stop``) before anything waits, the executor stops, the node is destroyed and the
+    context shuts down."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell's background job starts with SIGINT ignored
         signal.signal(signum, _interrupt)
@@ -66,8 +67,13 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_t
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal (launch escalates) must not cut this short
+            signal.signal(signum, signal.SIG_IGN)
+        publish_stop = getattr(node, 'publish_stop', None)
+        if publish_stop is not None:  # the zero command first, before waiting for callbacks in flight
+            publish_stop()
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(timeout_sec=2.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

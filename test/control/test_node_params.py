@@ -149,3 +149,13 @@ def test_a_bad_recording_names_the_file_and_the_key():
         good().with_model_defaults(recorded_model(command_type='cmd_vel'))
     with pytest.raises(ValueError, match=r'lewm_meta\.json: extra\.deployment.*missing'):
         good().with_model_defaults(ModelMetadata(**{**META.__dict__, 'extra': {'deployment': {'image_type': 'raw'}}}))
+
+
+def test_a_running_change_back_to_unset_takes_the_recording_again_and_resending_declared_values_is_no_change():
+    model = recorded_model()
+    node = good().with_model_defaults(model)
+    scaled = P.check_change(node, {'command_scales': [1.0, 1.0]}, model)
+    assert scaled.command_mapping(model).scales == (1.0, 1.0)
+    back = P.check_change(scaled, {'command_scales': []}, model)
+    assert back.command_mapping(model).scales == (2.0, 0.5)  # the recording's, not all 1
+    assert P.check_change(node, {'image_type': '', 'command_type': ''}, model).camera.image_type == 'compressed'

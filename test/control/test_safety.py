@@ -74,3 +74,12 @@ def test_config_errors_name_the_field(kw, field):
     base = dict(action_low=(-1.0, -1.0), action_high=(1.0, 1.0), rate_limit=(math.inf, math.inf))
     with pytest.raises(ValueError, match=field.replace('[', r'\[').replace(']', r'\]')):
         SafetyConfig(**{**base, **kw})
+
+
+def test_a_clock_jumping_back_makes_images_and_plans_stale():
+    """A stamp from the future (sim time restarted, a clock reset) is not fresh: the robot stops."""
+    safety = SafetyFilter(SafetyConfig(action_low=(-1.0,), action_high=(1.0,), rate_limit=(math.inf,)))
+    assert safety.filter(np.array([0.5]), 10.0, 9.9, 9.9, 0.1).state is SafetyState.OK
+    out = safety.filter(np.array([0.5]), 3.0, 9.9, 9.9, 0.1)  # now < image stamp
+    assert out.state is SafetyState.STALE_IMAGE and not out.command.any()
+    assert safety.filter(np.array([0.5]), 10.0, 9.95, 10.5, 0.1).state is SafetyState.STALE_PLAN

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
@@ -25,10 +26,12 @@ from std_srvs.srv import Trigger
 from lewm_ros.control.command_mapping import CommandMapping
 from lewm_ros.ros.command_adapters import CommandAdapter
 from lewm_ros.ros.spinning import run_node
-from lewm_ros.validation import check_number
+from lewm_ros.validation import check_int, check_number
 from lewm_training.explorer import Explorer, ExplorerConfig
 from lewm_training.policies import PolicyConfig
 
+RESET_TIMEOUT_S = 10.0
+"""A reset service that has not answered within this [s] (wall time) is asked again."""
 #: name -> (default, meaning); every parameter is read once at construction.
 PARAMS = {
     'task': ('tworoom', 'Task whose action bounds (and heuristic) the driver uses.'),
@@ -58,11 +61,12 @@ class ExplorerNode(Node):
         values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=meaning,
                                                                                     read_only=True)).value
                   for name, (default, meaning) in PARAMS.items()}
+        check_number('control_rate', values['control_rate'], 0.1, 1000.0)  # every check before anything is made
+        check_int('episodes', values['episodes'], 0)
         policy = PolicyConfig(kind=values['policy'], heuristic_frac=values['heuristic_frac'],
                               hold_prob=values['hold_prob'], smoothing=values['smoothing'], noise=values['noise'])
         self.explorer = Explorer(ExplorerConfig(task=values['task'], policy=policy,
                                                 episode_steps=values['episode_steps'], seed=values['seed']))
-        check_number('control_rate', values['control_rate'], 0.1, 1000.0)
         scales = np.asarray(values['command_scales'], dtype=np.float64)
         ends = np.stack([self.explorer.action_low * scales, self.explorer.action_high * scales])
         mapping = CommandMapping(command_type=values['command_type'], fields=tuple(values['command_fields']),
@@ -73,6 +77,7 @@ class ExplorerNode(Node):
         self._enabled = bool(values['start_enabled'])
         self._state: np.ndarray | None = None
         self._resetting = None
+        self._reset_started = 0.0
         self._episodes = int(values['episodes'])
         self.finished = threading.Event()
         self.published = 0
@@ -83,8 +88,10 @@ class ExplorerNode(Node):
         self._reset = self.create_client(Trigger, values['reset_service']) if values['reset_service'] else None
         self.create_timer(1.0 / values['control_rate'], self._on_tick)
         topic = self.resolve_topic_name('cmd')
-        if self._episodes < 0:
-            raise ValueError(f"parameter episodes={self._episodes} is out of range; allowed: >= 0")
+        if self.explorer.config.needs_state:
+            state_topic = self.resolve_topic_name('state')
+            self.get_logger().info(f"goal-directed episodes read the robot's state on {state_topic}"
+                                   ' (std_msgs/Float64MultiArray); without it they command zero')
         self.get_logger().info(f"exploring {values['task']} with policy {values['policy']} at "
                                f"{values['control_rate']} Hz, {mapping.command_type} on {topic}")
 
@@ -100,24 +107,30 @@ class ExplorerNode(Node):
                 self._state = np.asarray(msg.data, dtype=np.float64)
 
     def _on_tick(self) -> None:
+        action = None
         with self._lock:
             if not self._enabled or self.finished.is_set():
                 return
             if self._resetting is not None and not self._resetting.done():
-                return  # the robot is being reset: no command until it is back
+                if time.monotonic() - self._reset_started < RESET_TIMEOUT_S:
+                    return  # the robot is being reset: it holds the zero command sent when the reset began
+                self._resetting.cancel()
+                self._resetting = None
+                self.get_logger().warning(f'{self._reset.srv_name}: no answer within {RESET_TIMEOUT_S} s; asking again')
             starting = self.explorer.episode_due()
             if starting and 0 < self._episodes <= self.explorer.episode + 1:
                 self.finished.set()
             elif starting and self._reset is not None and self._resetting is None:
                 self._resetting = self._reset.call_async(Trigger.Request())
+                self._reset_started = time.monotonic()
                 self._state = None  # the next state is the reset's
-                return
             else:
                 self._resetting = None
                 action = self.explorer.action(self._state)
-        if self.finished.is_set():
+        if action is None:  # finished, or a reset began: stop the robot
             self.publish_stop()
-            self.get_logger().info(f'{self._episodes} episodes driven: stopping')
+            if self.finished.is_set():
+                self.get_logger().info(f'{self._episodes} episodes driven: stopping')
             return
         if starting:
             self._marker_pub.publish(String(data=json.dumps({'episode': self.explorer.episode,
