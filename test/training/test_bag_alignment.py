@@ -1,4 +1,4 @@
-"""bag_alignment: ticks on a fixed period, gaps, breaks, long and short episodes (pure numpy)."""
+"""bag_alignment: ticks on a fixed period, gaps, breaks, long and short episodes, jitter (pure numpy)."""
 import numpy as np
 import pytest
 
@@ -20,8 +20,20 @@ def test_ticks_take_the_newest_frame_and_the_held_command():
     assert episode.ticks[0] == commands[1]  # the first command with a frame before it
     assert np.all(np.diff(episode.ticks) == 100 * MS)
     assert np.all(frames[episode.frames] <= episode.ticks) and np.all(episode.ticks - frames[episode.frames] < 66 * MS)
-    held = np.searchsorted(commands, episode.ticks, side='right') - 1
+    held = np.searchsorted(commands, episode.ticks + 50 * MS, side='right') - 1  # in force mid-step
     np.testing.assert_array_equal(episode.actions[:, 0], held)
+
+
+def test_commands_jittering_around_the_ticks_are_neither_repeated_nor_skipped():
+    """10 Hz commands with +-3 ms of jitter at a 10 Hz control rate: every step gets the command
+    in force over most of it, each command exactly once."""
+    rng = np.random.default_rng(0)
+    commands = np.arange(400) * 100 * MS + rng.integers(-3 * MS, 3 * MS, 400)
+    commands.sort()
+    frames = np.arange(commands[0] - 30 * MS, commands[-1], 33 * MS)
+    actions = np.arange(400, dtype=np.float64)[:, None]
+    (episode,) = align(frames, commands, actions, AlignConfig(100 * MS, 300 * MS, min_steps=5)).episodes
+    np.testing.assert_array_equal(np.diff(episode.actions[:-1, 0]), 1.0)
 
 
 def test_silences_markers_and_length_limits_split_episodes():

@@ -1,7 +1,9 @@
 """Recorded streams -> episodes on a fixed control period (pure numpy, no ROS, no bag reading).
 
 A tick is a time on the control grid. Per tick: the newest camera frame at or before it and the
-command held since the newest command message at or before it. A stream is *live* from a
+command in force over most of the step that follows it (the newest command message at or before
+the step's middle, tick + period / 2), so commands jittering around the ticks are neither repeated
+nor skipped. A stream is *live* from a
 message to the next one when they are at most ``max_gap`` apart (never past its last message
 before a silence: a stopped stream is not extrapolated); ticks exist only where both streams are
 live, so a silence of either stream longer than ``max_gap`` ends an episode. Breaks (marker
@@ -43,8 +45,8 @@ class EpisodePlan:
     """One episode of n ticks (n - 1 raw actions).
 
     ticks: (n,) int64 tick times [ns]; frames: (n,) int64 index into the stream's frame times of
-    the newest frame at or before each tick; actions: (n, A) float64 [raw units] held at each
-    tick (the last one is not part of the episode: the format stores NaN there)."""
+    the newest frame at or before each tick; actions: (n, A) float64 [raw units] in force over
+    each tick's step (the last one is not part of the episode: the format stores NaN there)."""
     ticks: np.ndarray
     frames: np.ndarray
     actions: np.ndarray
@@ -128,7 +130,9 @@ def align(frame_times: np.ndarray, command_times: np.ndarray, command_actions: n
                 short, short_ticks = short + 1, short_ticks + len(part)
                 continue
             frames = np.searchsorted(frame_times, part, side='right') - 1
-            commands = np.searchsorted(command_times, part, side='right') - 1
+            # the command in force over most of the tick's step [tick, tick + period): read at the
+            # step's middle, so commands jittering around the tick are neither repeated nor skipped
+            commands = np.searchsorted(command_times, part + config.period_ns // 2, side='right') - 1
             episodes.append(EpisodePlan(ticks=part, frames=frames.astype(np.int64),
                                         actions=command_actions[commands]))
     return AlignResult(tuple(episodes), short, short_ticks)
