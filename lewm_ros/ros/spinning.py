@@ -25,8 +25,8 @@ LOG = logging.getLogger(__name__)
 
 def spin(executor: Executor) -> None:
     """executor.spin() until the executor or its context shuts down (then return quietly);
-    resumes after an entity destroyed mid-wait (see the module docstring). KeyboardInterrupt
-    propagates."""
+    resumes after an entity destroyed mid-wait (see the module docstring) and returns when a
+    shutdown() of the executor races its thread pool. KeyboardInterrupt propagates."""
     while executor.context.ok():
         try:
             executor.spin()
@@ -35,6 +35,10 @@ def spin(executor: Executor) -> None:
             return
         except InvalidHandle as exc:
             LOG.debug('entity destroyed while spinning (%s); spinning on', exc)
+        except RuntimeError as exc:  # MultiThreadedExecutor shut down while a wait was in flight
+            if 'after shutdown' not in str(exc):
+                raise
+            return
 
 
 def _interrupt(signum, frame) -> None:

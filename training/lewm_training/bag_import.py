@@ -36,6 +36,7 @@ from lewm_training.bag_shards import STATS_ATTR, FrameSource, PlannedEpisode, wr
 from lewm_training.bag_source import CAMERA_MSGTYPES, Bag, BagError, BagScan, expand_bag_paths
 from lewm_ros.control.deployment import Deployment
 from lewm_training.dataset_format import MANIFEST_NAME, SHARD_GLOB, DatasetInfo, atomic_write_bytes, shard_name
+from lewm_training.writer_cli import run_writer
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    def write() -> ImportReport:
         crop = CropConfig(box=tuple(args.crop_box or ()), scale=1.0 if args.crop_box else args.crop_scale)
         config = ImportConfig(
             bags=tuple(args.bags), camera_topic=args.camera_topic, command_topic=args.command_topic,
@@ -330,14 +331,5 @@ def run(args: argparse.Namespace) -> int:
             command_fields=tuple(args.command_fields) if args.command_fields else None,
             command_scales=tuple(args.command_scales) if args.command_scales else None,
             episodes_per_shard=args.episodes_per_shard, task=args.task)
-        report = import_bags(config, args.out, progress=not args.no_progress)
-    except ValueError as exc:  # BagError is one
-        log.error('%s', exc)
-        return 2
-    except KeyboardInterrupt:
-        log.warning('interrupted: complete shards are kept; re-run the same command to resume')
-        return 130
-    for line in report.lines():
-        log.info('%s', line)
-    log.info('dataset complete: %s', args.out)
-    return 0
+        return import_bags(config, args.out, progress=not args.no_progress)
+    return run_writer(write, args.out, log)  # a BagError is a ValueError

@@ -22,7 +22,7 @@ import numpy as np
 from lewm_ros.camera import CameraPipeline
 from lewm_training.bag_alignment import EpisodePlan
 from lewm_training.bag_source import Bag
-from lewm_training.dataset_format import POLICY_CODES, DatasetInfo, fsync_dir
+from lewm_training.dataset_format import POLICY_CODES, DatasetInfo, fsync_dir, write_shard_attributes
 
 STATS_ATTR = 'import_stats'
 """Shard attribute (JSON) with the import counters of its episodes (summed by the summary)."""
@@ -150,13 +150,7 @@ def _write(tmp: Path, info: DatasetInfo, episodes: list[PlannedEpisode], sources
         f['episode_starts'] = np.asarray(starts, np.int64)
         f['episode_ids'] = np.asarray(ids, np.int64)
         f['episode_policy'] = np.full(len(ids), POLICY_CODES['recorded'], np.uint8)
-        manifest = info.to_manifest()
-        f.attrs['manifest'] = json.dumps(manifest)
-        for key in ('format_version', 'task', 'image_size', 'dt'):
-            f.attrs[key] = manifest[key]
-        f.attrs['action_low'] = np.asarray(manifest['action_low'])
-        f.attrs['action_high'] = np.asarray(manifest['action_high'])
-        f.attrs['policy'] = 'recorded'
+        write_shard_attributes(f, info, 'recorded')
         undecodable = {}
         for src, old in zip(sources, before):
             for reason, count in src.undecodable.items():

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from lewm_ros.validation import check_int, check_ints
 from lewm_training.dataset_format import (MANIFEST_NAME, POLICY_CODES, DatasetInfo, atomic_write_bytes, fsync_dir,
-                                          shard_name)
+                                          shard_name, write_shard_attributes)
 from lewm_training.policies import POLICY_KINDS, PolicyConfig, make_policy
 
 log = logging.getLogger(__name__)
@@ -165,14 +165,8 @@ def _write_shard_file(tmp: Path, task, config: CollectConfig, info: DatasetInfo,
         f['episode_starts'] = np.arange(len(episodes) + 1, dtype=np.int64) * frames_per_episode
         f['episode_ids'] = np.asarray(episodes, dtype=np.int64)
         f['episode_policy'] = policies
-        manifest = info.to_manifest()
-        f.attrs['manifest'] = json.dumps(manifest)
-        for key in ('format_version', 'task', 'image_size', 'dt', 'seed'):
-            f.attrs[key] = manifest[key]
-        f.attrs['action_low'] = np.asarray(manifest['action_low'])
-        f.attrs['action_high'] = np.asarray(manifest['action_high'])
-        f.attrs['policy'] = config.policy.kind
-        f.attrs['heuristic_frac'] = config.policy.heuristic_frac
+        write_shard_attributes(f, info, config.policy.kind, with_seed=True,
+                               heuristic_frac=config.policy.heuristic_frac)
 
 
 _TASKS: dict = {}

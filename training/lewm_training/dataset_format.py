@@ -32,6 +32,7 @@ A dataset is a directory:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,3 +189,18 @@ def read_manifest(directory: str | Path) -> DatasetInfo:
     if not path.is_file():
         raise ValueError(f'{directory} is not a collected dataset: {MANIFEST_NAME} is missing')
     return read_json(path, 'dataset manifest', DatasetInfo.from_manifest)
+
+
+def write_shard_attributes(f, info: DatasetInfo, policy: str, with_seed: bool = False, **after: Any) -> None:
+    """The shard attributes of the format on an open h5py file ``f`` (see the module docstring):
+    the manifest JSON and, for tools that read one file alone, format_version, task, image_size,
+    dt (and seed when ``with_seed``), the action bounds, ``policy`` and then ``after``."""
+    manifest = info.to_manifest()
+    f.attrs['manifest'] = json.dumps(manifest)
+    for key in ('format_version', 'task', 'image_size', 'dt', *(('seed',) if with_seed else ())):
+        f.attrs[key] = manifest[key]
+    f.attrs['action_low'] = np.asarray(manifest['action_low'])
+    f.attrs['action_high'] = np.asarray(manifest['action_high'])
+    f.attrs['policy'] = policy
+    for key, value in after.items():
+        f.attrs[key] = value

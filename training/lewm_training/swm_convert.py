@@ -52,7 +52,8 @@ from tqdm import tqdm
 from lewm_ros.camera import CameraPipeline, CropConfig
 from lewm_ros.validation import check_int, check_positive, require
 from lewm_training.dataset_format import (MANIFEST_NAME, POLICY_CODES, SHARD_GLOB, DatasetInfo,
-                                          atomic_write_bytes, shard_name)
+                                          atomic_write_bytes, shard_name, write_shard_attributes)
+from lewm_training.writer_cli import run_writer
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +258,7 @@ def _shard_bytes(info: DatasetInfo, src: SwmFile, episodes: np.ndarray, camera: 
         f['episode_starts'] = np.asarray(starts, np.int64)
         f['episode_ids'] = episodes.astype(np.int64)  # the source episode index
         f['episode_policy'] = np.full(len(episodes), POLICY_CODES['recorded'], np.uint8)
-        manifest = info.to_manifest()
-        f.attrs['manifest'] = json.dumps(manifest)
-        for key in ('format_version', 'task', 'image_size', 'dt'):
-            f.attrs[key] = manifest[key]
-        f.attrs['action_low'] = np.asarray(manifest['action_low'])
-        f.attrs['action_high'] = np.asarray(manifest['action_high'])
-        f.attrs['policy'] = 'recorded'
+        write_shard_attributes(f, info, 'recorded')
     return buffer.getvalue()
 
 
@@ -326,18 +321,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    def write() -> ConvertReport:
         crop = CropConfig(box=tuple(args.crop_box or ()), scale=1.0 if args.crop_box else args.crop_scale)
         config = ConvertConfig(src=args.src, image_size=args.image_size, crop=crop, task=args.task, dt=args.dt,
                                state_key=args.state_key, episodes_per_shard=args.episodes_per_shard)
-        report = convert(config, args.out, progress=not args.no_progress)
-    except ValueError as exc:  # LayoutError is one
-        log.error('%s', exc)
-        return 2
-    except KeyboardInterrupt:
-        log.warning('interrupted: complete shards are kept; re-run the same command to resume')
-        return 130
-    for line in report.lines():
-        log.info('%s', line)
-    log.info('dataset complete: %s', args.out)
-    return 0
+        return convert(config, args.out, progress=not args.no_progress)
+    return run_writer(write, args.out, log)  # a LayoutError is a ValueError
