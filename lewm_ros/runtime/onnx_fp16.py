@@ -73,8 +73,11 @@ def convert_to_fp16(model: Any) -> Any:
            for node in graph.node for attr in node.attribute):
         raise ValueError('convert_to_fp16 handles flat graphs only (no If / Loop / Scan subgraphs)')
     floats = _float_tensors(model)
+    # One list of the node wrappers, used everywhere below: nodes are told apart by id(), which is
+    # only stable (and unique) while every wrapper stays alive (protobuf may rebuild them per access).
+    all_nodes = list(graph.node)
     consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
+    for node in all_nodes:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
 
@@ -82,11 +85,11 @@ def convert_to_fp16(model: Any) -> Any:
     # float data all comes from float32 nodes (the cost tail after the sums of squares, scores
     # after a reduction), except the FP16_OPS. Graph inputs count as float16 here (cast on entry).
     constant_ops = ('Constant', 'ConstantOfShape')
-    constants = {t.name for t in graph.initializer} | {o for n in graph.node if n.op_type in constant_ops
+    constants = {t.name for t in graph.initializer} | {o for n in all_nodes if n.op_type in constant_ops
                                                        for o in n.output}
     fp32_nodes: set[int] = set()
     fp32_tensors: set[str] = set()
-    for node in graph.node:
+    for node in all_nodes:
         data = [t for t in node.input if t in floats and t not in constants]
         if node.op_type in KEEP_FP32_OPS or (node.op_type not in FP16_OPS and node.op_type not in constant_ops
                                              and data and all(t in fp32_tensors for t in data)):
@@ -106,7 +109,7 @@ def convert_to_fp16(model: Any) -> Any:
             else:
                 _to_fp16_tensor(tensor, f'initializer {tensor.name}')
                 home[tensor.name] = TensorProto.FLOAT16
-    for node in graph.node:
+    for node in all_nodes:
         if node.op_type in constant_ops and all(wants_fp32(n) for o in node.output for n in consumers.get(o, [])):
             fp32_nodes.add(id(node))
         precision = TensorProto.FLOAT if wants_fp32(node) else TensorProto.FLOAT16
@@ -131,7 +134,7 @@ def convert_to_fp16(model: Any) -> Any:
     for output in graph.output:
         if home.get(output.name) == TensorProto.FLOAT16:
             inner = f'{output.name}__fp16'
-            for node in graph.node:
+            for node in all_nodes:
                 node.output[:] = [inner if n == output.name else n for n in node.output]
                 node.input[:] = [inner if n == output.name else n for n in node.input]
             home[inner] = TensorProto.FLOAT16
@@ -141,7 +144,7 @@ def convert_to_fp16(model: Any) -> Any:
     # Casts where a consumer needs the other float type, each made once, before its first use.
     casts: dict[tuple[str, int], str] = {}
     nodes = []
-    for node in graph.node:
+    for node in all_nodes:
         need = TensorProto.FLOAT if wants_fp32(node) else TensorProto.FLOAT16
         for i, name in enumerate(node.input):
             if name not in home or home[name] == need:
