@@ -6,7 +6,8 @@
 #
 #   scripts/rehearse.sh [OUT]        # env: EPISODES (default 20), STEPS (fit steps, 300), SPEED (sim
 #                                    # speed-up on sim time, 8.0; reacher 2.0), EVAL_EPISODES (10), TASK (tworoom),
-#                                    # DEMO_EPISODES (0: no closed loop through planner_node)
+#                                    # DEMO_EPISODES (0: no closed loop through planner_node),
+#                                    # EVAL_FLAGS (planner flags of lewm-train eval, e.g. "--paper --hold-actions")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-rehearsal_out}"
@@ -55,7 +56,9 @@ lewm-train fit --data "$OUT/data" --out "$OUT/run" --preset compact --steps "$ST
   --threads 2 --checkpoint-every 100 --val-every 100
 
 echo "[rehearse] 4/5 the paper-protocol evaluation of the trained model ($EVAL_EPISODES episodes, random baseline beside)"
-lewm-train eval --model-dir "$OUT/run/model" --task "$TASK" --episodes "$EVAL_EPISODES" --out "$OUT/eval.json"
+# shellcheck disable=SC2086  # EVAL_FLAGS: several flags, split on purpose
+lewm-train eval --model-dir "$OUT/run/model" --task "$TASK" --episodes "$EVAL_EPISODES" --out "$OUT/eval.json" \
+  ${EVAL_FLAGS:-}
 
 echo "[rehearse] 5/5 the deployment: lewm_meta.json carries what planner_node publishes; closed loop over ROS"
 python - "$OUT/run/model" <<'PY'
