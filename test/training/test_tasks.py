@@ -6,7 +6,7 @@ import pytest
 from lewm_training.tasks import make_task, task_names
 from lewm_training.tasks import tworoom as tr
 
-TASKS = ['tworoom', 'reacher']
+TASKS = ['tworoom', 'reacher', 'pusht']
 
 
 @pytest.fixture(scope='module')

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 STATE_NAMES = {
     'tworoom': ('x', 'y', 'vx', 'vy'),
     'reacher': ('shoulder', 'wrist', 'shoulder_vel', 'wrist_vel', 'target_x', 'target_y'),
+    'pusht': ('pusher_x', 'pusher_y', 'block_x', 'block_y', 'block_angle', 'pusher_vx', 'pusher_vy',
+              'block_vx', 'block_vy', 'block_angular_velocity'),
 }
 """Names of the state vector entries of each task (see the task modules' docstrings)."""
 

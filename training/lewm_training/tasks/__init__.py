@@ -9,8 +9,9 @@ Registered tasks:
 
 * ``tworoom``: point mass in two rooms joined by a door (:mod:`.tworoom`).
 * ``reacher``: DeepMind Control Suite reacher geometry (:mod:`.reacher`).
+* ``pusht``: a pusher and a T block on a table (:mod:`.pusht`).
 
-A new task (e.g. a manipulation ``cube`` task) subclasses
+A new task subclasses
 :class:`~lewm_training.tasks.base.MujocoTask` and registers its constructor with
 :func:`register_task`; collection, datasets and evaluation only use the
 :class:`~lewm_training.tasks.base.MujocoTask` interface.
@@ -54,10 +55,12 @@ def make_task(name: str, image_size: int = 64, seed: int | None = None, **kw) ->
 
 
 def _register_builtin() -> None:
+    from lewm_training.tasks.pusht import PushTTask
     from lewm_training.tasks.reacher import ReacherTask
     from lewm_training.tasks.tworoom import TwoRoomTask
     register_task('tworoom', TwoRoomTask)
     register_task('reacher', ReacherTask)
+    register_task('pusht', PushTTask)
 
 
 _register_builtin()
