@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lewm_ros.control.safety import SafetyState
+from lewm_ros.control.safety import LATCHED, SafetyState
+from lewm_ros.control.surprise_monitor import SurpriseStatus
 
 
 class LatencyStats:
@@ -92,10 +93,16 @@ class PlannerStats:
         self.last_drop_reason = reason
 
     def report(self, safety_state: SafetyState | None, image_age_s: float | None, backend: str, model: str,
-               planner_errors: int) -> DiagnosticsReport:
-        """safety_state: None while the node is inactive; image_age_s [s] of the newest frame."""
-        level = 'ok' if safety_state is SafetyState.OK else 'error' if safety_state is SafetyState.ESTOP else 'warn'
+               planner_errors: int, surprise: SurpriseStatus | None = None) -> DiagnosticsReport:
+        """safety_state: None while the node is inactive; image_age_s [s] of the newest frame;
+        surprise: the surprise monitor's status (None: no monitor). A surprise alarm raises the
+        level (WARN, or ERROR for a stop) and puts its reason in the message."""
+        level = 'ok' if safety_state is SafetyState.OK else 'error' if safety_state in LATCHED else 'warn'
         state = safety_state.value if safety_state is not None else 'inactive'
+        message = state
+        if surprise is not None and surprise.reason:
+            level = max(level, surprise.level, key=('ok', 'warn', 'error').index)
+            message = f'{state}: {surprise.reason}'
         values = {
             'plan_latency_p50_ms': fmt(self.plan_latency.percentile(50), 1e3),
             'plan_latency_p99_ms': fmt(self.plan_latency.percentile(99), 1e3),
@@ -110,5 +117,6 @@ class PlannerStats:
             'images_dropped': str(self.images_dropped),
             'last_drop_reason': self.last_drop_reason,
             'planner_errors': str(planner_errors),
+            **(surprise.values if surprise is not None else {}),
         }
-        return DiagnosticsReport(level=level, message=state, values=values)
+        return DiagnosticsReport(level=level, message=message, values=values)

@@ -23,6 +23,7 @@ from lewm_ros.control.command_mapping import COMMAND_TYPES, CommandMapping
 from lewm_ros.control.deployment import IMAGE_TYPES, Deployment
 from lewm_ros.control.param_specs import SPEC_BY_NAME, STATIC, check_value, defaults
 from lewm_ros.control.safety import SafetyConfig
+from lewm_ros.control.surprise_monitor import SurprisePolicy
 from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.planning.config import CEMConfig, MPCConfig
 from lewm_ros.runtime.backend import BACKEND_NAMES
@@ -97,6 +98,7 @@ class NodeParams:
     planner: PlannerParams
     camera: CameraParams
     control: ControlParams
+    surprise: SurprisePolicy
     values: dict[str, Any]
     declared: dict[str, Any]
 
@@ -216,7 +218,16 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],
                               start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path']),
-        values=v, declared=declared)
+        surprise=_surprise_policy(v), values=v, declared=declared)
+
+
+def _surprise_policy(v: dict[str, Any]) -> SurprisePolicy:
+    """surprise.* -> SurprisePolicy; an unknown action is an error naming the parameter."""
+    try:
+        return SurprisePolicy(action=v['surprise.action'], threshold=v['surprise.threshold'],
+                              consecutive=v['surprise.consecutive'], warmup_blocks=v['surprise.warmup_blocks'])
+    except ValueError as exc:
+        raise ValueError(f'parameter {exc}') from None
 
 
 def _cost_config(v: dict[str, Any]) -> LatentCostConfig:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lewm_ros.control.command_mapping import COMMAND_TYPES
+from lewm_ros.control.surprise_monitor import SURPRISE_ACTIONS, SurprisePolicy
 from lewm_ros.planning.config import MPCConfig
 from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import COST_TERMS
@@ -23,6 +24,7 @@ from lewm_ros.validation import require
 
 TYPES = ('bool', 'integer', 'double', 'string', 'integer_array', 'double_array', 'string_array')
 _MPC = MPCConfig()  # planner defaults come from the planner's own config: one source of truth
+_SURPRISE = SurprisePolicy()
 #: critic -> (enabled by default, meaning); the default is the paper's terminal cost only.
 _CRITICS = {
     'terminal': (True, 'squared latent distance of the last predicted state to the goal (the paper cost).'),
@@ -146,6 +148,18 @@ SPECS: tuple[ParamSpec, ...] = (
               (0.01, 5.0)),
     ParamSpec('plan_timeout', 'double', 2.0, 's', True, 'Stop when the newest plan is older than this.',
               (0.01, 30.0)),
+    # surprise monitor (the world model's prediction error at every block boundary)
+    ParamSpec('surprise.action', 'string', _SURPRISE.action, '', False,
+              f'What a surprise alarm does: one of {", ".join(SURPRISE_ACTIONS)} (none: no score is computed; '
+              'warn: /diagnostics WARN; stop: zero commands, latched like the e-stop until ~/reset_estop, '
+              '/diagnostics ERROR). Needs a backend with a predictor step (torch).'),
+    ParamSpec('surprise.threshold', 'double', _SURPRISE.threshold, 'calibrated units', True,
+              "Alarm level of the surprise score; 1 = the 0.99 quantile of normal transitions (the model's "
+              'surprise_calibration.json, else a running estimate).', (0.1, 1e6)),
+    ParamSpec('surprise.consecutive', 'integer', _SURPRISE.consecutive, 'blocks', True,
+              'Blocks in a row at or above surprise.threshold that raise an alarm.', (1, 100)),
+    ParamSpec('surprise.warmup_blocks', 'integer', _SURPRISE.warmup_blocks, 'blocks', False,
+              'Without a calibration file: scores the running estimate needs before it reports.', (2, 100_000)),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 STATIC = frozenset(spec.name for spec in SPECS if not spec.dynamic)

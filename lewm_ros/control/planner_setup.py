@@ -1,8 +1,12 @@
-"""The planner a configured planner_node runs, from its validated parameters (no ROS imports)."""
+"""The planner and surprise monitor a configured planner_node runs, from its validated
+parameters (no ROS imports)."""
 from __future__ import annotations
 
 from lewm_ros.control.node_params import NodeParams
+from lewm_ros.control.surprise_calibration import load_calibration
+from lewm_ros.control.surprise_monitor import SurpriseMonitor
 from lewm_ros.planning import MPCPlanner
+from lewm_ros.runtime.backend import InferenceBackend
 
 
 def build_planner(params: NodeParams) -> MPCPlanner:
@@ -17,3 +21,15 @@ def build_planner(params: NodeParams) -> MPCPlanner:
             options['num_threads'] = model.cpu_threads
     return MPCPlanner.from_model_dir(model.model_dir, backend=model.backend, device=model.device,
                                      config=params.planner.mpc_config(), **options)
+
+
+def build_surprise_monitor(params: NodeParams, planner: MPCPlanner) -> SurpriseMonitor | None:
+    """The monitor for ``surprise.*`` (None for action 'none'), with the model's calibration when
+    it ships one. ValueError when the backend has no predictor step or the calibration is invalid."""
+    if not params.surprise.enabled:
+        return None
+    backend = planner.backend
+    if type(backend).predict_next is InferenceBackend.predict_next:
+        raise ValueError(f'surprise.action={params.surprise.action!r} needs a predictor step, which the '
+                         f'{backend.name} backend lacks: use backend torch or set surprise.action none')
+    return SurpriseMonitor(params.surprise, load_calibration(params.model.model_dir))

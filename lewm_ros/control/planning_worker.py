@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lewm_ros.control.action_stream import ActionStream, BlockBoundary
+from lewm_ros.control.surprise_monitor import SurpriseMonitor, SurpriseReading
 from lewm_ros.model.metadata import ModelMetadata
 
 LOG = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ class Planner(Protocol):
 
     def set_goal(self, rgb: np.ndarray) -> None: ...
     def reset(self) -> None: ...
-    def observe(self, rgb: np.ndarray, executed_raw_actions: np.ndarray | None) -> None: ...
+    def observe(self, rgb: np.ndarray, executed_raw_actions: np.ndarray | None,
+                score_surprise: bool = False) -> float | None: ...
     def plan(self): ...
 
 
@@ -82,11 +84,17 @@ class GoalRequest:
 
 class PlanningWorker:
     """planner: an MPCPlanner; stream: the ActionStream the timer reads; clock: now [s] on the
-    control clock; on_plan: called from the worker thread after each plan."""
+    control clock; on_plan: called from the worker thread after each plan; surprise: the
+    monitor that scores every observed block boundary (None: no score), on_surprise: called
+    from the worker thread with each reading, before the next plan."""
 
     def __init__(self, planner: Planner, stream: ActionStream, receding_blocks: int,
-                 clock: Callable[[], float], on_plan: Callable[[PlanReport], None]) -> None:
+                 clock: Callable[[], float], on_plan: Callable[[PlanReport], None],
+                 surprise: SurpriseMonitor | None = None,
+                 on_surprise: Callable[[SurpriseReading], None] | None = None) -> None:
         self._planner = planner
+        self._surprise = surprise
+        self._on_surprise = on_surprise
         self._stream = stream
         self._clock = clock
         self._on_plan = on_plan
@@ -170,7 +178,13 @@ class PlanningWorker:
                 if boundary.epoch != self._epoch:
                     self._planner.reset()
                     self._epoch = boundary.epoch
-                self._planner.observe(rgb, boundary.executed)
+                    if self._surprise is not None:
+                        self._surprise.reset_streak()
+                score = self._planner.observe(rgb, boundary.executed, score_surprise=self._surprise is not None)
+                if score is not None:
+                    reading = self._surprise.update(score, boundary.tick)
+                    if self._on_surprise is not None:
+                        self._on_surprise(reading)
                 latest = boundary
         if latest is not None and latest.epoch != self._stream.epoch:
             return None

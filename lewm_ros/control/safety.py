@@ -1,7 +1,7 @@
 """Safety filter between the plan and the command publisher (no ROS imports).
 
 Every control tick the planned raw action (A,) [raw units] passes through, in order:
-stop conditions (e-stop latch, enable input, stale image, stale/missing plan), per-dimension
+stop conditions (e-stop and surprise-stop latches, enable input, stale image, stale/missing plan), per-dimension
 limits, then per-dimension rate limits [raw units/s] relative to the previous output. A stop is
 immediate (zero command, no rate limiting); leaving a stop ramps up from zero at the rate limit.
 """
@@ -19,6 +19,7 @@ class SafetyState(str, enum.Enum):
     """Why the filter commands what it commands; OK is the only state that passes the plan."""
     OK = 'ok'
     ESTOP = 'estop'
+    SURPRISE = 'surprise_stop'
     DISABLED = 'disabled'
     STALE_IMAGE = 'stale_image'
     STALE_PLAN = 'stale_plan'
@@ -28,7 +29,10 @@ class SafetyState(str, enum.Enum):
 #: Stops after which the planner's history no longer matches the robot (inputs halted or unseen
 #: frames): the planner history is reset on resume. During STALE_PLAN / NO_PLAN stops the planner
 #: keeps observing and records the zero commands actually executed, so its history stays exact.
-RESET_ON_RESUME = frozenset({SafetyState.ESTOP, SafetyState.DISABLED, SafetyState.STALE_IMAGE})
+RESET_ON_RESUME = frozenset({SafetyState.ESTOP, SafetyState.SURPRISE, SafetyState.DISABLED,
+                             SafetyState.STALE_IMAGE})
+#: Latched stops: they hold until reset_estop().
+LATCHED = frozenset({SafetyState.ESTOP, SafetyState.SURPRISE})
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class SafetyFilter:
         self._config = config
         self._enabled = True
         self._estop = False
+        self._surprise_stop = False
         self._previous = np.zeros(len(config.action_low))
         self._state = SafetyState.NO_PLAN
         self._reset_pending = False
@@ -96,7 +101,8 @@ class SafetyFilter:
 
     @property
     def estopped(self) -> bool:
-        return self._estop
+        """A latched stop (e-stop or surprise stop) holds."""
+        return self._estop or self._surprise_stop
 
     def set_config(self, config: SafetyConfig) -> None:
         """Swap limits/timeouts (a dynamic parameter change); the action dim must not change."""
@@ -116,9 +122,16 @@ class SafetyFilter:
             with self._lock:
                 self._estop = True
 
+    def set_surprise_stop(self) -> None:
+        """Latch a stop raised by the surprise monitor (held like the e-stop until reset_estop)."""
+        with self._lock:
+            self._surprise_stop = True
+
     def reset_estop(self) -> None:
+        """Release the latched stops (e-stop and surprise stop)."""
         with self._lock:
             self._estop = False
+            self._surprise_stop = False
 
     def stop(self) -> np.ndarray:
         """Force a zero command now (deactivate/shutdown); the next pass through starts from 0."""
@@ -154,6 +167,8 @@ class SafetyFilter:
                      image_stamp_s: float | None, plan_stamp_s: float | None) -> SafetyState:
         if self._estop:
             return SafetyState.ESTOP
+        if self._surprise_stop:
+            return SafetyState.SURPRISE
         if not self._enabled:
             return SafetyState.DISABLED
         if image_stamp_s is None or not 0.0 <= now_s - image_stamp_s <= cfg.image_timeout:  # < 0: clock jumped back

@@ -122,28 +122,37 @@ class MPCPlanner:
         """Encode the goal image once and cache its latent."""
         self._goal = self._encode(image_uint8_hwc)
 
-    def observe(self, image_uint8_hwc: np.ndarray, executed_raw_actions: np.ndarray | None = None) -> None:
+    def observe(self, image_uint8_hwc: np.ndarray, executed_raw_actions: np.ndarray | None = None,
+                score_surprise: bool = False) -> float | None:
         """Add the frame at a block boundary.
 
         executed_raw_actions: (frameskip, A) [raw units] the block executed since the previous
         observed frame, or None when unknown (first frame, or after a gap): then the history
         restarts at this frame. A known block also shifts the warm start by one block.
+        score_surprise: also return the frame's surprise, ||predict_next(history, block) - z||^2
+        summed over D [latent units^2] (one predictor step); None when not asked for or when there
+        is no prediction (no history or no executed block).
         """
         z = self._encode(image_uint8_hwc)
         if executed_raw_actions is None:
             self._latents, self._blocks = [z], []
-            return
+            return None
         raw = np.asarray(executed_raw_actions, dtype=np.float64)
         expected = (self.metadata.frameskip, self.metadata.action_dim)
         if raw.shape != expected:
             raise ValueError(f'executed_raw_actions must be (frameskip, action_dim) = {expected}, got {raw.shape}')
+        surprise = None
         if self._latents:
             block = torch.from_numpy(self.metadata.normalize_blocks(raw)).to(self.backend.device)
+            if score_surprise:
+                predicted = self.backend.predict_next(self._history_context(), block)
+                surprise = float(((predicted - z) ** 2).sum())
             self._blocks.append(block)
         self._latents.append(z)
         self._latents = self._latents[-self.history:]
         self._blocks = self._blocks[len(self._blocks) - (len(self._latents) - 1):]
         self.shift_executed(1)
+        return surprise
 
     def shift_executed(self, n_blocks: int) -> None:
         """Drop the first n_blocks of the warm start and append zero-mean blocks."""
@@ -162,10 +171,16 @@ class MPCPlanner:
             raise RuntimeError('no goal: call set_goal() before plan()')
         if not self._latents:
             raise RuntimeError('no observation: call observe() before plan()')
+        return self._history_context()
+
+    def _history_context(self) -> PlanningContext:
+        """The history held now with the goal, or a zero goal before one is set (a predictor step
+        does not read it)."""
         blocks = torch.stack(self._blocks) if self._blocks else \
             torch.zeros(0, self.backend.block_dim, device=self.backend.device)
-        return PlanningContext(history_latents=torch.stack(self._latents), history_blocks=blocks,
-                               goal_latent=self._goal)
+        latents = torch.stack(self._latents)
+        goal = self._goal if self._goal is not None else torch.zeros_like(latents[0])
+        return PlanningContext(history_latents=latents, history_blocks=blocks, goal_latent=goal)
 
     def plan(self) -> Plan:
         """Solve CEM from the warm start (if any) and return the de-normalised, clipped plan."""

@@ -8,7 +8,8 @@ timer. deactivate: stop the timer and publish a zero command. cleanup/shutdown: 
 Topics (relative names, remap them): sub `image` (sensor_msgs/Image or CompressedImage),
 `~/goal_image` (Image), `~/enable`, `~/estop` (std_msgs/Bool); pub `cmd` (command_type),
 `~/plan_cost` (Float32), `~/planned_actions` (Float64MultiArray, (H, frameskip, A)),
-`/diagnostics`. Services: `~/set_goal_from_camera`, `~/reset_estop` (std_srvs/Trigger).
+`~/surprise` (Float32, calibrated units, NaN while uncalibrated and warming up), `/diagnostics`.
+Services: `~/set_goal_from_camera`, `~/reset_estop` (std_srvs/Trigger; also releases a surprise stop).
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ from lewm_ros.control.action_stream import ActionStream
 from lewm_ros.control.deployment import Deployment
 from lewm_ros.control.diagnostics import PlannerStats
 from lewm_ros.control.param_specs import SPEC_BY_NAME
-from lewm_ros.control.planner_setup import build_planner
+from lewm_ros.control.planner_setup import build_planner, build_surprise_monitor
 from lewm_ros.control.planning_worker import PlanningWorker, PlanReport
 from lewm_ros.control.realtime import prepare_for_control_loop
 from lewm_ros.control.safety import RESET_ON_RESUME, SafetyFilter
+from lewm_ros.control.surprise_monitor import SurpriseReading
 from lewm_ros.ros.command_adapters import CommandAdapter
 from lewm_ros.ros.log_forwarding import forward_python_logging, stop_forwarding
 from lewm_ros.ros.messages import diagnostics_message, planned_actions_message
@@ -102,8 +104,9 @@ class PlannerNode(LifecycleNode):
         self._adapter = CommandAdapter(mapping)
         self._safety = SafetyFilter(safety_config)
         self._stream = ActionStream(self._metadata.frameskip, self._metadata.action_dim)
+        self._surprise = build_surprise_monitor(self._params, self._planner)
         self._worker = PlanningWorker(self._planner, self._stream, self._params.planner.receding_blocks,
-                                      self._now, self._on_plan)
+                                      self._now, self._on_plan, self._surprise, self._on_surprise)
         self._create_interfaces()
         prepare_for_control_loop()
         self._worker.start()
@@ -158,7 +161,7 @@ class PlannerNode(LifecycleNode):
     def _clear_state(self) -> None:
         self._params: P.NodeParams | None = None
         self._planner = self._metadata = self._camera = self._adapter = self._safety = None
-        self._stream = self._worker = None
+        self._stream = self._worker = self._surprise = None
         self._cmd_pub = self._control_timer = None
         self._entities: list = []
         self._latest: tuple[np.ndarray, float] | None = None
@@ -204,6 +207,7 @@ class PlannerNode(LifecycleNode):
         self._cost_pub = keep('lifecycle_pub', self.create_lifecycle_publisher(Float32, '~/plan_cost', 10))
         self._actions_pub = keep('lifecycle_pub',
                                  self.create_lifecycle_publisher(Float64MultiArray, '~/planned_actions', 10))
+        self._surprise_pub = keep('lifecycle_pub', self.create_lifecycle_publisher(Float32, '~/surprise', 10))
         self._diag_pub = keep('pub', self.create_publisher(DiagnosticArray, '/diagnostics', 10))
         keep('sub', self.create_subscription(Image if raw else CompressedImage, 'image' if raw else 'image/compressed',
                                              self._on_image, qos_profile_sensor_data, callback_group=self._input_group))
@@ -308,6 +312,8 @@ class PlannerNode(LifecycleNode):
             self._params = updated
             self._safety.set_config(updated.safety_config(self._metadata))
             self._adapter = CommandAdapter(updated.command_mapping(self._metadata))
+            if self._surprise is not None:
+                self._surprise.set_policy(updated.surprise)
         self._worker.set_receding_blocks(updated.planner.receding_blocks)
         if goal is not None:
             self._worker.submit_goal(goal)
@@ -343,6 +349,17 @@ class PlannerNode(LifecycleNode):
         if report.installed:
             self._actions_pub.publish(planned_actions_message(report.raw_actions))
 
+    def _on_surprise(self, reading: SurpriseReading) -> None:
+        """Planner thread: publish the level; an alarm under action 'stop' latches the stop."""
+        self._surprise_pub.publish(Float32(data=float('nan') if reading.level is None else reading.level))
+        if reading.alarm and self._surprise.policy.action == 'stop' and not self._safety.estopped:
+            self._safety.set_surprise_stop()
+            self.get_logger().error(f'surprise stop: {self._surprise.status().reason}; commanding zero until '
+                                    '~/reset_estop')
+        elif reading.alarm:
+            self.get_logger().warning(f'surprise: {self._surprise.status().reason}',
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+
     def _on_diagnostics(self) -> None:
         with self._control_lock:
             if self._params is None:  # torn down (cleanup/shutdown) while this call waited
@@ -352,7 +369,8 @@ class PlannerNode(LifecycleNode):
             report = self.stats.report(self._safety.state if self._active else None,
                                         None if latest is None else self._now() - latest[1],
                                         self._params.model.backend, self._params.model.model_dir,
-                                        self._worker.errors)
+                                        self._worker.errors,
+                                        None if self._surprise is None else self._surprise.status())
             self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
                                                        Path(self._params.model.model_dir).name,
                                                        self.get_clock().now()))

@@ -85,6 +85,13 @@ class InferenceBackend(abc.ABC):
     def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
         """candidates (N, H, block_dim) [z-scored] -> costs (N,) float32 (lower is better)."""
 
+    def predict_next(self, context: PlanningContext, block: torch.Tensor) -> torch.Tensor:
+        """The latent the predictor expects after executing ``block`` (block_dim,) [z-scored] from
+        the context's history (its goal is unused) -> (D,) float32: one predictor step, the first
+        step of every rollout. The surprise monitor compares it with the next frame's encoding.
+        A backend without a predictor graph raises NotImplementedError naming itself."""
+        raise NotImplementedError(f'the {self.name} backend has no predictor step (predict_next)')
+
 
 #: registry name -> (module, class, the third-party package the module needs).
 _BACKENDS: dict[str, tuple[str, str, str]] = {

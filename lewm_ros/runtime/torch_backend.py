@@ -94,6 +94,19 @@ class TorchBackend(InferenceBackend):
         with torch.inference_mode():
             return self.model.encode(pixels.to(self.device, torch.float32))
 
+    def predict_next(self, context: PlanningContext, block: torch.Tensor) -> torch.Tensor:
+        """block (block_dim,) [z-scored] executed after the context's last frame -> the predicted
+        next latent (D,): the predictor on the last min(history, k) frames and their blocks."""
+        if tuple(block.shape) != (self.block_dim,):
+            raise ValueError(f'block must be ({self.block_dim},), got {tuple(block.shape)}')
+        check_rollout_inputs(block.reshape(1, 1, -1), context.history_latents, context.history_blocks,
+                             context.goal_latent, self.latent_dim, self.block_dim)
+        window = min(self.history, context.num_frames)
+        with torch.inference_mode():
+            blocks = torch.cat([context.history_blocks, block[None].to(self.device, torch.float32)])[-window:]
+            emb = context.history_latents[-window:]                                  # (w, D)
+            return self.model.predict(emb[None], self.model.encode_actions(blocks[None]))[0, -1]
+
     def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
         """candidates (N, H, block_dim) [z-scored] -> costs (N,)."""
         check_rollout_inputs(candidates, context.history_latents, context.history_blocks, context.goal_latent,

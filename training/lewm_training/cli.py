@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     'eval-snapshots': ('lewm_training.eval_snapshots', 'success against training steps from fit --keep-snapshots'),
     'probe': ('lewm_training.probe', 'linear probe from latent to physical state'),
     'surprise': ('lewm_training.surprise', 'prediction error on normal vs perturbed trajectories'),
+    'surprise-eval': ('lewm_training.surprise_eval', 'surprise monitor: fault detection rate and delay, false alarms'),
     'export': ('lewm_training.export', 'export encoder / predictor step to ONNX, checked with ONNX Runtime'),
 }
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lewm_ros.validation import check_choice, check_int, check_number, check_positive, require
+from lewm_training.faults import FaultInjector
 from lewm_training.policies import PolicyConfig, make_policy
 from lewm_training.tasks import make_task, task_names
 
@@ -109,7 +110,8 @@ class SimConfig:
 class Frame:
     """The simulation after an env step (or a reset).
 
-    pixels: (S, S, 3) uint8 RGB; state: (state_dim,) float32 task state; sim_time_s [s];
+    pixels: (S, S, 3) uint8 RGB as the camera delivers it (injected camera faults included);
+    state: (state_dim,) float32 task state; sim_time_s [s];
     episode: episode index; step: env steps in this episode; action: (A,) float64 raw action
     applied in the step (zeros after a reset); distance: to the goal [task units];
     success: within the task's success threshold now; reached: success at any step so far.
@@ -162,6 +164,8 @@ class SimRobot:
         self._step = 0
         self._reached = False
         self._last_action = np.zeros(self.action_dim)
+        #: Injected faults (lewm_training.faults); cleared by every new episode.
+        self.faults = FaultInjector(config.seed + 20_000)
 
     @property
     def episode(self) -> Episode | None:
@@ -190,6 +194,7 @@ class SimRobot:
         """Draw the next start/goal pair, put the simulation at the start; returns the episode."""
         index = self._next_index
         self._next_index += 1
+        self.faults.clear()
         self.task.set_goal(None)
         self.task.reset(seed=self.config.seed * 1000 + index)
         start = self.task.get_state()
@@ -213,7 +218,9 @@ class SimRobot:
         if action.shape != (self.action_dim,) or not np.all(np.isfinite(action)):
             raise ValueError(f'action must be {self.action_dim} finite values, got {action.tolist()}')
         self._last_action = np.clip(action, self.task.action_low, self.task.action_high)
+        self.faults.before_step(self.task)
         self.task.step(self._last_action)
+        self.faults.after_step(self.task)
         self._total_steps += 1
         self._step += 1
         return self.frame()
@@ -226,7 +233,8 @@ class SimRobot:
         goal = self._episode.goal_state
         success = self.task.is_success(obs.state, goal)
         self._reached = self._reached or success
-        return Frame(pixels=obs.pixels, state=obs.state, sim_time_s=self.sim_time_s, episode=self._episode.index,
+        return Frame(pixels=self.faults.pixels(obs.pixels, self.task), state=obs.state, sim_time_s=self.sim_time_s,
+                     episode=self._episode.index,
                      step=self._step, action=self._last_action.copy(),
                      distance=self.task.distance(obs.state, goal), success=success, reached=self._reached)
 

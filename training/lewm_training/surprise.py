@@ -1,6 +1,11 @@
 """Surprise: the model's prediction error on normal vs perturbed transitions.
 
     lewm-train surprise --model-dir models/tworoom --task tworoom --episodes 50 --out surprise.json
+    lewm-train surprise --model-dir models/tworoom --calibrate      (writes surprise_calibration.json)
+
+``--calibrate`` measures the online score instead (closed-loop episodes of the default MPC
+planner, :func:`lewm_training.surprise_eval.calibrate`) and writes its quantiles into the model
+directory, where planner_node's surprise monitor reads them.
 
 For each episode i three rollouts of the task are made from the same start state with the
 same noisy policy draws: a normal one, one in which the agent is teleported and one in which
@@ -278,9 +283,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default='auto', help="torch device or 'auto' (default: %(default)s)")
     parser.add_argument('--out', type=Path, default=Path('surprise.json'),
                         help='JSON result; the plot goes to the same path with .png (default: %(default)s)')
+    parser.add_argument('--calibrate', action='store_true',
+                        help='write surprise_calibration.json into --model-dir (normal closed-loop episodes)')
+    parser.add_argument('--calibrate-episodes', type=int, default=60, help='(default: %(default)s)')
+    parser.add_argument('--calibrate-blocks', type=int, default=10, help='blocks per episode (default: %(default)s)')
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.calibrate:
+        from lewm_training.surprise_eval import calibrate
+        try:
+            record = calibrate(args.model_dir, args.calibrate_episodes, args.calibrate_blocks, args.seed)
+        except ValueError as exc:
+            log.error('%s', exc)
+            return 2
+        log.info('wrote %s: %s over %d transitions', record.save(args.model_dir), record.quantiles, record.samples)
+        return 0
     try:
         model, metadata = load_model_dir(args.model_dir, resolve_device(args.device))
         task = args.task or metadata.task

@@ -1,0 +1,89 @@
+"""Surprise monitor, calibration record, policy parameters, the surprise stop (no ROS)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lewm_ros.control import node_params as P
+from lewm_ros.control.diagnostics import PlannerStats
+from lewm_ros.control.safety import SafetyConfig, SafetyFilter, SafetyState
+from lewm_ros.control.surprise_calibration import CALIBRATION_FILE, SurpriseCalibration, load_calibration
+from lewm_ros.control.surprise_monitor import SurpriseMonitor, SurprisePolicy
+
+CAL = SurpriseCalibration.from_scores(np.linspace(0.1, 2.0, 1000), source='test')
+
+
+def test_calibration_round_trip_and_units(tmp_path):
+    assert load_calibration(tmp_path) is None
+    CAL.save(tmp_path)
+    loaded = load_calibration(tmp_path)
+    assert loaded == CAL and loaded.reference == pytest.approx(np.quantile(np.linspace(0.1, 2.0, 1000), 0.99))
+
+
+@pytest.mark.parametrize('edit, match', [
+    (lambda d: d['quantiles'].update({'0.99': -1.0}), r'quantiles\[0.99\]'),
+    (lambda d: d['quantiles'].update({'0.5': 100.0}), 'non-decreasing'),
+    (lambda d: d.update(reference_level=0.42), 'reference_level'),
+    (lambda d: d.update(typo=1), 'unknown key'),
+])
+def test_invalid_calibration_file_fails_naming_it(tmp_path, edit, match):
+    data = CAL.to_dict()
+    edit(data)
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=match) as info:
+        load_calibration(tmp_path)
+    assert CALIBRATION_FILE in str(info.value)
+
+
+def test_calibrated_levels_and_consecutive_blocks():
+    monitor = SurpriseMonitor(SurprisePolicy(action='stop', threshold=3.0, consecutive=2), CAL)
+    ref = CAL.reference
+    first = monitor.update(1.0 * ref, tick=5)
+    assert first.level == pytest.approx(1.0) and first.calibrated and not first.alarm
+    assert not monitor.update(5.0 * ref, tick=10).alarm                   # one block high: not yet
+    alarm = monitor.update(4.0 * ref, tick=15)
+    assert alarm.alarm and alarm.streak == 2 and monitor.alarms == 1
+    status = monitor.status()
+    assert status.level == 'error' and 'for 2 block(s)' in status.reason and status.values['surprise_level'] == '4'
+    monitor.reset_streak()                                                # history restarted
+    assert monitor.status().level == 'ok' and not monitor.update(5.0 * ref, tick=20).alarm
+
+
+def test_running_estimate_after_warmup_ignores_alarms():
+    monitor = SurpriseMonitor(SurprisePolicy(action='warn', threshold=3.0, warmup_blocks=10), None)
+    readings = [monitor.update(1.0, tick=i) for i in range(10)]
+    assert all(r.level is None and not r.calibrated for r in readings)
+    assert monitor.status().values['surprise_calibration'] == 'running estimate (uncalibrated)'
+    high = monitor.update(50.0, tick=11)
+    assert high.level == pytest.approx(50.0) and high.alarm and monitor.status().level == 'warn'
+    assert monitor.reference() == pytest.approx(1.0)                       # the alarm is not "normal"
+
+
+def test_policy_parameters_fail_configure_on_a_typo_and_change_while_running():
+    with pytest.raises(ValueError, match='parameter surprise.action'):
+        P.from_values({'model_dir': '/m', 'surprise.action': 'stopp'})
+    params = P.from_values({'model_dir': '/m', 'surprise.action': 'warn', 'surprise.threshold': 5.0})
+    assert params.surprise == SurprisePolicy(action='warn', threshold=5.0)
+    monitor = SurpriseMonitor(params.surprise, CAL)
+    monitor.set_policy(SurprisePolicy(action='warn', threshold=8.0, consecutive=3))
+    assert monitor.policy.threshold == 8.0
+    with pytest.raises(ValueError, match='static'):
+        monitor.set_policy(SurprisePolicy(action='stop'))
+
+
+def test_surprise_stop_latches_until_reset_and_reports_error():
+    safety = SafetyFilter(SafetyConfig(action_low=(-1.0,), action_high=(1.0,), rate_limit=(math.inf,)))
+    go = dict(action=np.array([0.5]), now_s=1.0, image_stamp_s=1.0, plan_stamp_s=1.0, dt_s=0.1)
+    assert safety.filter(**go).state is SafetyState.OK
+    safety.set_surprise_stop()
+    out = safety.filter(**go)
+    assert out.state is SafetyState.SURPRISE and not out.command.any() and safety.estopped
+    assert safety.filter(**go).state is SafetyState.SURPRISE                # latched
+    monitor = SurpriseMonitor(SurprisePolicy(action='stop'), CAL)
+    monitor.update(10 * CAL.reference, tick=3)
+    report = PlannerStats().report(SafetyState.SURPRISE, 0.1, 'torch', 'm', 0, monitor.status())
+    assert report.level == 'error' and report.message.startswith('surprise_stop: surprise 10')
+    safety.reset_estop()
+    resumed = safety.filter(**go)
+    assert resumed.state is SafetyState.OK and resumed.resumed              # history reset on resume
