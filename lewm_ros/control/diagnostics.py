@@ -69,21 +69,32 @@ class DiagnosticsReport:
 
 class PlannerStats:
     """What planner_node counts for /diagnostics: plan latency and rate, control rate, the last
-    plan cost, camera images received and dropped (with the last drop reason). Thread-safe
-    enough for counters written by one callback group and read by another."""
+    plan cost, camera images received and dropped (with the last drop reason), and the plans on
+    which the goal-conditioned policy and the world model disagreed (planner mode policy_cem:
+    in all, and the share of the last ``window`` plans). Thread-safe enough for counters written
+    by one callback group and read by another."""
 
-    def __init__(self) -> None:
-        self.plan_latency = LatencyStats()
+    def __init__(self, window: int = 200) -> None:
+        self.plan_latency = LatencyStats(window)
         self.plan_rate, self.control_rate = RateMeter(), RateMeter()
         self.last_cost: float | None = None
         self.images_received = 0
         self.images_dropped = 0
         self.last_drop_reason = ''
+        self.disagreements = 0
+        self._recent_disagreements: collections.deque[bool] = collections.deque(maxlen=window)
 
-    def plan_finished(self, latency_s: float, cost: float, now_s: float) -> None:
+    def plan_finished(self, latency_s: float, cost: float, now_s: float, disagreement: bool = False) -> None:
         self.plan_latency.add(latency_s)
         self.plan_rate.tick(now_s)
         self.last_cost = cost
+        self.disagreements += int(disagreement)
+        self._recent_disagreements.append(bool(disagreement))
+
+    def recent_disagreement_share(self) -> float | None:
+        """Share [0, 1] of the last ``window`` plans that were disagreements; None before a plan."""
+        recent = list(self._recent_disagreements)
+        return sum(recent) / len(recent) if recent else None
 
     def image_received(self) -> None:
         self.images_received += 1
@@ -117,6 +128,8 @@ class PlannerStats:
             'images_dropped': str(self.images_dropped),
             'last_drop_reason': self.last_drop_reason,
             'planner_errors': str(planner_errors),
+            'policy_disagreements': str(self.disagreements),
+            'policy_disagreements_recent_pct': fmt(self.recent_disagreement_share(), 100.0),
             **(surprise.values if surprise is not None else {}),
         }
         return DiagnosticsReport(level=level, message=message, values=values)

@@ -25,7 +25,7 @@ from lewm_ros.control.param_specs import SPEC_BY_NAME, STATIC, check_value, defa
 from lewm_ros.control.safety import SafetyConfig
 from lewm_ros.control.surprise_monitor import SurprisePolicy
 from lewm_ros.model.metadata import ModelMetadata
-from lewm_ros.planning.config import CEMConfig, MPCConfig
+from lewm_ros.planning.config import PLANNER_MODES, CEMConfig, MPCConfig, PolicyModeConfig
 from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import COST_TERMS, LatentCostConfig
 from lewm_ros.validation import check_choice, check_int, require
@@ -49,7 +49,9 @@ class ModelParams:
 class PlannerParams:
     """CEM budget: num_samples, num_elites, iterations (cold solve); warm_start, warm_iterations,
     warm_std [z-scored] (warm-started solve); horizon [blocks]; seed; hold_actions: one action
-    per block; receding_blocks: blocks executed before a replan [blocks]; cost: the critics."""
+    per block; receding_blocks: blocks executed before a replan [blocks]; cost: the critics;
+    mode: cem | policy | policy_cem; policy_goal_blocks: blocks to the goal told to the policy
+    [blocks] (0 = horizon); disagreement_ratio: see PolicyModeConfig."""
     num_samples: int
     num_elites: int
     iterations: int
@@ -61,13 +63,18 @@ class PlannerParams:
     hold_actions: bool
     receding_blocks: int
     cost: LatentCostConfig
+    mode: str = 'cem'
+    policy_goal_blocks: float = 0.0
+    disagreement_ratio: float = 2.0
 
     def mpc_config(self) -> MPCConfig:
         """The planner's MPCConfig (samples are always clamped to the action bounds on a robot)."""
         cem = CEMConfig(num_samples=self.num_samples, num_elites=self.num_elites, iterations=self.iterations,
                         horizon=self.horizon, clamp_to_bounds=True, seed=self.seed, hold_actions=self.hold_actions)
+        policy = PolicyModeConfig(goal_blocks=self.policy_goal_blocks or None,
+                                  disagreement_ratio=self.disagreement_ratio)
         return MPCConfig(cem=cem, cost=self.cost, warm_start=self.warm_start, warm_iterations=self.warm_iterations,
-                         warm_std=self.warm_std)
+                         warm_std=self.warm_std, mode=self.mode, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,7 @@ def from_values(values: dict[str, Any]) -> NodeParams:
         require(v['device'] == 'cpu' or v['device'].startswith('cuda'), 'device', v['device'], "'cpu', 'cuda[:N]'")
         check_int('planner.num_elites', v['planner.num_elites'], 2, v['planner.num_samples'])
         check_int('receding_blocks', v['receding_blocks'], 1, v['planner.horizon'])
+        check_choice('planner.mode', v['planner.mode'], PLANNER_MODES)
         require(v['control_rate'] == 0.0 or v['control_rate'] >= 0.1, 'control_rate', v['control_rate'],
                 "0 (the model's recording, else 10) or [0.1, 1000]")
         declared = dict(v)
@@ -214,7 +222,9 @@ def from_values(values: dict[str, Any]) -> NodeParams:
                               warm_iterations=v['planner.warm_iterations'], warm_std=v['planner.warm_std'],
                               horizon=v['planner.horizon'],
                               seed=v['planner.seed'], hold_actions=v['planner.hold_actions'],
-                              receding_blocks=v['receding_blocks'], cost=_cost_config(v)),
+                              receding_blocks=v['receding_blocks'], cost=_cost_config(v), mode=v['planner.mode'],
+                              policy_goal_blocks=v['planner.policy_goal_blocks'],
+                              disagreement_ratio=v['planner.disagreement_ratio']),
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],
                               start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path']),

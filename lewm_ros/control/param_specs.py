@@ -17,7 +17,7 @@ from typing import Any
 
 from lewm_ros.control.command_mapping import COMMAND_TYPES
 from lewm_ros.control.surprise_monitor import SURPRISE_ACTIONS, SurprisePolicy
-from lewm_ros.planning.config import MPCConfig
+from lewm_ros.planning.config import PLANNER_MODES, MPCConfig
 from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import COST_TERMS
 from lewm_ros.validation import require
@@ -90,6 +90,16 @@ SPECS: tuple[ParamSpec, ...] = (
               (0, 2**31 - 1)),
     ParamSpec('planner.hold_actions', 'bool', _MPC.cem.hold_actions, '', False,
               'Plan one action per block, held for its frameskip ticks (smooth commands, smaller search).'),
+    ParamSpec('planner.mode', 'string', _MPC.mode, '', False,
+              f'Planner mode: one of {", ".join(PLANNER_MODES)}. cem: CEM alone; policy: the model\'s '
+              'goal-conditioned policy alone (lewm-train fit-policy; one forward per plan, no rollout); '
+              'policy_cem: CEM (warm budget) seeded by the policy\'s proposal, the rollout cost decides.'),
+    ParamSpec('planner.policy_goal_blocks', 'double', 0.0, 'blocks', False,
+              'Blocks the policy is told remain to reach the goal; 0 = planner.horizon.', (0.0, 1000.0)),
+    ParamSpec('planner.disagreement_ratio', 'double', _MPC.policy.disagreement_ratio, '', False,
+              'policy_cem: count a policy/world-model disagreement (diagnostics policy_disagreements) when '
+              'the rollout cost of the policy\'s proposal exceeds this many times the best sampled plan\'s.',
+              (1.0, 1e6)),
     # critics of the planning cost (static: the ONNX / TensorRT graphs are built with them)
     *_critic_specs(),
     ParamSpec('receding_blocks', 'integer', 1, 'blocks', True,

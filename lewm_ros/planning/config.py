@@ -15,13 +15,15 @@
 | warm_std | float | 0.5 | z-scored | MPC: sampling std of a warm-started solve |
 | history | int or None | None | frames | MPC: frames of context (None = the model's history; 1 = reference eval) |
 | cost | LatentCostConfig | terminal only | - | MPC: rollout-cost critics (terminal, stage, action, smoothness) |
+| mode | str | cem | - | MPC: 'cem', 'policy' (the goal-conditioned policy alone), 'policy_cem' (CEM seeded by it) |
+| policy | PolicyModeConfig | - | - | MPC: the policy's goal horizon and the disagreement test (policy modes) |
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from lewm_ros.runtime.critics import LatentCostConfig
-from lewm_ros.validation import check_bool, check_int, check_positive, require
+from lewm_ros.validation import check_bool, check_choice, check_int, check_positive, require
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,31 @@ class CEMConfig:
         check_int('cem.seed', self.seed, 0)
 
 
+#: Planner modes: CEM alone, the goal-conditioned policy alone, CEM seeded by the policy.
+PLANNER_MODES = ('cem', 'policy', 'policy_cem')
+
+
+@dataclass(frozen=True)
+class PolicyModeConfig:
+    """How the planner uses the model directory's goal-conditioned policy (modes 'policy' and
+    'policy_cem').
+
+    goal_blocks: action blocks the policy is told remain to reach the goal [blocks] (None = the
+    CEM horizon H, the horizon the rollout cost judges the plan at);
+    disagreement_ratio: policy_cem counts a disagreement when the world model scores the
+    policy's proposal above this many times the best plan CEM sampled (the fast path is not
+    trusted there; it shows in /diagnostics).
+    """
+    goal_blocks: float | None = None
+    disagreement_ratio: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.goal_blocks is not None:
+            check_positive('policy.goal_blocks', self.goal_blocks)
+        check_positive('policy.disagreement_ratio', self.disagreement_ratio)
+        require(self.disagreement_ratio >= 1.0, 'policy.disagreement_ratio', self.disagreement_ratio, '>= 1')
+
+
 def _mpc_cem() -> CEMConfig:
     return CEMConfig(num_samples=64, num_elites=8, iterations=5, clamp_to_bounds=True, hold_actions=True)
 
@@ -75,7 +102,11 @@ class MPCConfig:
     history: frames of context given to the predictor (None = the model's history, 1 = the
     reference evaluation's single frame);
     cost: the critics of the rollout cost (:class:`~lewm_ros.runtime.critics.LatentCostConfig`;
-    default: the paper's terminal cost); the planner's backend must score with these terms.
+    default: the paper's terminal cost); the planner's backend must score with these terms;
+    mode: 'cem' (CEM alone), 'policy' (one forward of the model directory's goal-conditioned
+    policy per plan, no rollout) or 'policy_cem' (the policy's proposal seeds the CEM mean and is
+    scored among the candidates of every iteration, beside the previous plan; CEM refines it with
+    warm_iterations at warm_std, and the rollout cost decides); policy: the policy's settings.
     """
     cem: CEMConfig = field(default_factory=_mpc_cem)
     warm_start: bool = True
@@ -83,9 +114,13 @@ class MPCConfig:
     warm_std: float = 0.5
     history: int | None = None
     cost: LatentCostConfig = field(default_factory=LatentCostConfig)
+    mode: str = 'cem'
+    policy: PolicyModeConfig = field(default_factory=PolicyModeConfig)
 
     def __post_init__(self) -> None:
         require(isinstance(self.cem, CEMConfig), 'mpc.cem', self.cem, 'a CEMConfig')
+        check_choice('mpc.mode', self.mode, PLANNER_MODES)
+        require(isinstance(self.policy, PolicyModeConfig), 'mpc.policy', self.policy, 'a PolicyModeConfig')
         check_bool('mpc.warm_start', self.warm_start)
         check_int('mpc.warm_iterations', self.warm_iterations, 1)
         check_positive('mpc.warm_std', self.warm_std)

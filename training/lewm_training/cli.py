@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     'import-bag': ('lewm_training.bag_import', "import a robot's rosbag2 recordings (MCAP/sqlite3) into a dataset"),
     'convert': ('lewm_training.swm_convert', "convert a stable-worldmodel HDF5 file (the authors' datasets)"),
     'fit': ('lewm_training.fit', 'train a LeWM model on a dataset (resumable, DDP-aware)'),
+    'fit-policy': ('lewm_training.policy_fit', "goal-conditioned policy on a model's frozen latents (hindsight)"),
     'eval': ('lewm_training.evaluate', "closed-loop success rate under the paper's protocol"),
     'eval-snapshots': ('lewm_training.eval_snapshots', 'success against training steps from fit --keep-snapshots'),
     'probe': ('lewm_training.probe', 'linear probe from latent to physical state'),

@@ -10,7 +10,8 @@ every setting on top of it.
     (neither)                       MPCConfig(): the node's default (64 x 5, 2 warm, clamped)
 
 Flags given on top override one field each; ``--cost TERM=WEIGHT`` sets a critic over the
-base's cost (``MPCConfig.cost``, never a backend option).
+base's cost (``MPCConfig.cost``, never a backend option); ``--mode policy|policy_cem`` plans with
+the model directory's goal-conditioned policy (``lewm-train fit-policy``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lewm_ros.planning.config import MPCConfig
+from lewm_ros.planning.config import PLANNER_MODES, MPCConfig, PolicyModeConfig
 from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_int
 
@@ -84,6 +85,11 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         help='blocks executed per plan (default: H with --paper, the file with --params, else 1)')
     arg('--planner-seed', type=int, default=None, help="seed of the planner's random generator")
     arg('--history', type=int, default=None, help="frames of context (default: the model's history)")
+    arg('--mode', choices=PLANNER_MODES, default=None,
+        help="planner mode (default cem): policy = the model's goal-conditioned policy alone, policy_cem = CEM "
+             '(warm budget) seeded by it')
+    arg('--policy-goal-blocks', type=float, default=None,
+        help='blocks the policy is told remain to the goal (default: the horizon)')
     add_cost_argument(group)
 
 
@@ -106,7 +112,11 @@ def planner_from_args(args: argparse.Namespace) -> PlannerChoice:
         cem_changes['num_elites'] = max(2, min(cem.num_elites, args.samples))
     cem = replace(cem, **cem_changes)
     changes = {name: value for name, value in (
-        ('warm_start', args.warm_start), ('warm_std', args.warm_std), ('history', args.history)) if value is not None}
+        ('warm_start', args.warm_start), ('warm_std', args.warm_std), ('history', args.history),
+        ('mode', args.mode)) if value is not None}
+    if args.policy_goal_blocks is not None:
+        changes['policy'] = PolicyModeConfig(goal_blocks=args.policy_goal_blocks,
+                                             disagreement_ratio=config.policy.disagreement_ratio)
     warm_iterations = args.warm_iterations if args.warm_iterations is not None else args.iterations
     if warm_iterations is not None:
         changes['warm_iterations'] = warm_iterations
@@ -123,7 +133,12 @@ def describe(choice: PlannerChoice) -> str:
     cost = ', '.join(f'{name.removesuffix("_weight")}={getattr(c.cost, name):g}'
                      for name in ('terminal_weight', 'stage_weight', 'action_weight', 'smoothness_weight')
                      if getattr(c.cost, name) > 0)
-    return (f'{choice.label}: CEM {cem.num_samples} x {cem.iterations}, {cem.num_elites} elites, std '
+    goal = f'goal {c.policy.goal_blocks or cem.horizon:g} blocks ahead'
+    if c.mode == 'policy':
+        return (f'{choice.label}: goal-conditioned policy alone ({goal}), H {cem.horizon}, replan every '
+                f'{choice.receding_blocks} block(s)')
+    mode = '' if c.mode == 'cem' else f'CEM seeded by the policy ({goal}), '
+    return (f'{choice.label}: {mode}CEM {cem.num_samples} x {cem.iterations}, {cem.num_elites} elites, std '
             f'{cem.init_std:g}, H {cem.horizon}, {warm}, {"clamped" if cem.clamp_to_bounds else "not clamped"}, '
             f'{"one action held per block" if cem.hold_actions else "every env-step action sampled"}, replan '
             f'every {choice.receding_blocks} block(s), history {c.history or "model"}, seed {cem.seed}, cost {cost}')
