@@ -55,7 +55,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_t
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell's background job starts with SIGINT ignored
         signal.signal(signum, _interrupt)
-    node = executor = None
+    node = executor = spinner = None
     try:
         node = make_node()
         # rclpy warns about a MultiThreadedExecutor with one thread: use the single-threaded one
@@ -76,8 +76,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, num_t
         publish_stop = getattr(node, 'publish_stop', None)
         if publish_stop is not None:  # the zero command first, before waiting for callbacks in flight
             publish_stop()
-        if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
+        if executor is not None and not executor.shutdown(timeout_sec=5.0):
+            LOG.warning('executor callbacks still running after 5 s; destroying the node anyway')
+        if spinner is not None:  # the node's entities must not be destroyed under a spinning wait set:
+            spinner.join(timeout=5.0)  # a thread left inside rclpy's C++ at exit aborts the process
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

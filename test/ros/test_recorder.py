@@ -29,8 +29,9 @@ def jpeg(i: int) -> np.ndarray:
 
 
 def publish_drives(node, executor, drives=2, drive_s=1.3, silence_s=0.8):
-    """Camera (CompressedImage) at 15 Hz and TwistStamped at 10 Hz during each drive, a String all along.
-    Returns the published (linear.x, angular.z) values."""
+    """Camera (CompressedImage) at 15 Hz and TwistStamped at 10 Hz during each drive, a String with
+    every camera frame. Returns the published (linear.x, angular.z) values and the number of
+    Strings published (a loaded machine publishes fewer in the same time)."""
     cam = node.create_publisher(CompressedImage, f'{NS}/cam/compressed', 10)
     cmd = node.create_publisher(TwistStamped, f'{NS}/cmd_vel', 10)
     chatter = node.create_publisher(String, f'{NS}/chatter', 10)
@@ -62,7 +63,7 @@ def publish_drives(node, executor, drives=2, drive_s=1.3, silence_s=0.8):
         time.sleep(silence_s)
         next_cam = next_cmd = time.monotonic()
     time.sleep(0.5)  # the last messages reach the recorder before it is stopped
-    return sent
+    return sent, i
 
 
 @pytest.mark.parametrize('signum, split', [(signal.SIGTERM, True), (signal.SIGINT, False)])
@@ -82,7 +83,7 @@ def test_recorded_bag_closes_on_signal_and_imports(tmp_path, signum, split):
         node = rclpy.create_node('recorder_test_publisher', context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        sent = publish_drives(node, executor)
+        sent, chatters = publish_drives(node, executor)
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
@@ -97,7 +98,8 @@ def test_recorded_bag_closes_on_signal_and_imports(tmp_path, signum, split):
             for c in reader.connections:
                 counts[c.topic] = counts.get(c.topic, 0) + sum(1 for _ in reader.messages([c]))
     # every message sent was recorded (on a loaded machine the last one may still be in flight)
-    assert len(sent) - 1 <= counts[f'{NS}/cmd_vel'] <= len(sent) and counts[f'{NS}/chatter'] >= 40, log
+    assert len(sent) - 1 <= counts[f'{NS}/cmd_vel'] <= len(sent), log
+    assert chatters - 1 <= counts[f'{NS}/chatter'] <= chatters and chatters >= 20, log
     report = import_bags(ImportConfig(bags=(out,), camera_topic=f'{NS}/cam/compressed', command_topic=f'{NS}/cmd_vel',
                                       image_size=16, min_steps=5), tmp_path / 'data', progress=False)
     data = open_dataset(tmp_path / 'data')
