@@ -28,10 +28,15 @@ setup(
         (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
         *_model_files(),
     ],
-    install_requires=['setuptools', 'numpy', 'pyyaml', 'safetensors'],
+    install_requires=['setuptools', 'numpy', 'array-api-compat', 'pyyaml', 'safetensors'],
     extras_require={
         'test': ['pytest', 'pytest-timeout'],
         'onnx': ['onnx', 'onnxruntime'],
+        # A robot without torch (README "Install on a robot"): ONNX Runtime on any CPU ...
+        'robot-cpu': ['onnxruntime', 'opencv-python-headless', 'rosbags-image'],
+        # ... or TensorRT on an NVIDIA GPU through pycuda (JetPack ships TensorRT on a Jetson).
+        'robot-trt': ['pycuda', 'onnx', 'opencv-python-headless', 'rosbags-image',
+                      'tensorrt; platform_machine == "x86_64"'],
     },
     zip_safe=True,
     maintainer='lewm_ros maintainers',

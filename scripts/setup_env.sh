@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment: CPU torch, ROS 2 wheels, lewm_ros and
-# lewm_training installed editable. Idempotent; safe to re-run. Usage: scripts/setup_env.sh
+# lewm_training installed editable; and beside it the torch-free robot environment (.venv-robot:
+# lewm_ros[robot-cpu] + ROS 2 wheels). Idempotent; safe to re-run. Usage: scripts/setup_env.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${LEWM_VENV:-.venv}"
@@ -33,3 +34,19 @@ python -m pip install -q -r requirements.txt
 python -m pip install -q --no-deps --no-build-isolation -e . -e training 2>&1 | grep -v -i warning || true
 python -c "import torch, rclpy, mujoco, onnxruntime, lewm_ros, lewm_training" \
   && echo "[setup] ok: $(python -c 'import torch; print("torch", torch.__version__)')"
+deactivate
+
+# The light robot install beside it: lewm_ros[robot-cpu] + the ROS wheels, no torch (a test runs
+# planner_node in it). Pinned by requirements.txt; skipped when it is already complete.
+ROBOT_VENV="${LEWM_ROBOT_VENV:-.venv-robot}"
+if ! "$ROBOT_VENV/bin/python" -c "import lewm_ros, rclpy, onnxruntime, array_api_compat, cv2" 2>/dev/null; then
+  echo "[setup] creating the torch-free robot environment $ROBOT_VENV (lewm_ros[robot-cpu])"
+  python3 -m venv "$ROBOT_VENV"
+  "$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt --no-build-isolation -e ".[robot-cpu]" \
+    $(grep -E '^ros-' requirements.txt) 2>&1 | grep -v -i warning || true
+fi
+if "$ROBOT_VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "[setup] ERROR: $ROBOT_VENV has torch; the robot profile must not" >&2
+  exit 1
+fi
+"$ROBOT_VENV/bin/python" -c "import lewm_ros.ros.planner_node" && echo "[setup] ok: $ROBOT_VENV (no torch)"

@@ -6,6 +6,7 @@ scripts/setup_env.sh
 # shellcheck disable=SC1091
 . "${LEWM_VENV:-.venv}/bin/activate"
 export MUJOCO_GL=egl
+export LEWM_REQUIRE_ROBOT_VENV=1                  # the torch-free .venv-robot test must run, not skip
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # ROS traffic never leaves this machine
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-77}"       # test modules override it per module
 ruff check .                                      # the linter (ruff.toml): clean, or no tests

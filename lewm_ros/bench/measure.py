@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lewm_ros.bench.budgets import Budget
@@ -21,12 +22,12 @@ _LOG = logging.getLogger(__name__)
 BENCH_BOUNDS_Z = 3.0
 
 
-def random_context(backend: InferenceBackend, gen: torch.Generator) -> PlanningContext:
-    """A full-history context (k = history) of random latents and blocks on the backend's device."""
-    k, dev = backend.history, backend.device
-    return PlanningContext(torch.randn(k, backend.latent_dim, generator=gen).to(dev),
-                           torch.randn(k - 1, backend.block_dim, generator=gen).to(dev),
-                           torch.randn(backend.latent_dim, generator=gen).to(dev))
+def random_context(backend: InferenceBackend, rng: np.random.Generator) -> PlanningContext:
+    """A full-history context (k = history) of random latents and blocks in the backend's arrays."""
+    k, arrays = backend.history, backend.arrays
+    return PlanningContext(arrays.from_host(rng.standard_normal((k, backend.latent_dim))),
+                           arrays.from_host(rng.standard_normal((k - 1, backend.block_dim))),
+                           arrays.from_host(rng.standard_normal(backend.latent_dim)))
 
 
 def rollout_gflop(model, budget: Budget, history: int, cost: LatentCostConfig | None = None) -> float:
@@ -78,16 +79,17 @@ def bench_one(model_dir: Path, preset: str, budget: Budget, backend_name: str, d
         _LOG.warning('%s skipped: %s', backend_name, exc)
         row['skipped'] = str(exc)
         return row
-    dev = backend.device
-    gen = torch.Generator().manual_seed(0)
+    arrays = backend.arrays
+    rng = np.random.default_rng(0)
     size = backend.image_size
-    pixels = torch.randn(1, 3, size, size, generator=gen).to(dev)
-    row['encode_ms_p50'] = statistics.median(timed_ms(lambda: backend.encode(pixels), dev, repeats))
-    context = random_context(backend, gen)
-    bounds = (torch.full((backend.block_dim,), -BENCH_BOUNDS_Z), torch.full((backend.block_dim,), BENCH_BOUNDS_Z))
-    solver = CEM(budget.cem, backend.block_dim, dev, bounds if budget.cem.clamp_to_bounds else None,
+    pixels = arrays.from_host(rng.standard_normal((1, 3, size, size)))
+    row['arrays'] = arrays.library
+    row['encode_ms_p50'] = statistics.median(timed_ms(lambda: backend.encode(pixels), arrays, repeats))
+    context = random_context(backend, rng)
+    bounds = (np.full(backend.block_dim, -BENCH_BOUNDS_Z), np.full(backend.block_dim, BENCH_BOUNDS_Z))
+    solver = CEM(budget.cem, backend.block_dim, arrays, bounds if budget.cem.clamp_to_bounds else None,
                  action_dim=_action_dim(model_dir))
-    plan_ms = timed_ms(lambda: solver.solve(backend.costs, context, iterations=budget.timed_iterations), dev,
+    plan_ms = timed_ms(lambda: solver.solve(backend.costs, context, iterations=budget.timed_iterations), arrays,
                        repeats)
     iter_ms = [t / budget.timed_iterations for t in plan_ms]
     scale = budget.cem.iterations  # per-plan = per-iteration x iterations (exact when not extrapolated)
@@ -104,11 +106,11 @@ def bench_naive(model_dir: Path, budget: Budget, device: str, repeats: int,
                 cost: LatentCostConfig | None = None) -> float:
     """p50 time [ms] of one reference-rollout costs call (one CEM iteration's rollout)."""
     backend = make_backend('torch', model_dir, device=device, rollout='naive', cuda_graphs=False, cost=cost)
-    gen = torch.Generator().manual_seed(0)
-    context = random_context(backend, gen)
+    rng = np.random.default_rng(0)
+    context = random_context(backend, rng)
     shape = (budget.cem.num_samples, budget.cem.horizon, backend.block_dim)
-    candidates = torch.randn(*shape, generator=gen).to(backend.device)
-    return statistics.median(timed_ms(lambda: backend.costs(candidates, context), backend.device, repeats))
+    candidates = backend.arrays.from_host(rng.standard_normal(shape))
+    return statistics.median(timed_ms(lambda: backend.costs(candidates, context), backend.arrays, repeats))
 
 
 def make_preset_model(preset: str, directory: Path, seed: int = 0) -> Path:

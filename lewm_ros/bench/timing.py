@@ -1,11 +1,11 @@
-"""Wall-clock timing helpers of the benchmarks (CUDA work is synchronised before a clock read)."""
+"""Wall-clock timing helpers of the benchmarks (GPU work is synchronised before a clock read)."""
 from __future__ import annotations
 
 import time
 from typing import Any
 from collections.abc import Callable
 
-import torch
+from lewm_ros.runtime.arrays import ArraySpace
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -14,21 +14,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def timed_ms(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int = 1) -> list[float]:
-    """Wall times [ms] of ``repeats`` calls after ``warmup`` untimed ones."""
+def timed_ms(fn: Callable[[], Any], arrays: ArraySpace, repeats: int, warmup: int = 1) -> list[float]:
+    """Wall times [ms] of ``repeats`` calls after ``warmup`` untimed ones; work queued on the GPU
+    of ``arrays`` (a backend's) is waited for before each clock read."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    arrays.synchronize()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        arrays.synchronize()
         times.append((time.perf_counter() - start) * 1e3)
     return times
 

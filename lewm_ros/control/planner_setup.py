@@ -11,14 +11,15 @@ from lewm_ros.runtime.backend import InferenceBackend
 
 def build_planner(params: NodeParams) -> MPCPlanner:
     """The MPC planner for the parameters (raises ValueError/OSError naming the model path).
-    cpu_threads > 0 sets torch's intra-op threads (process-wide) and ONNX Runtime's."""
+    cpu_threads > 0 sets the intra-op threads of the backend's runtime: torch's (process-wide) for
+    the torch backend, ONNX Runtime's for onnxruntime (which imports no torch)."""
     model = params.model
     options = {}
-    if model.cpu_threads:
+    if model.cpu_threads and model.backend == 'torch':
         import torch
         torch.set_num_threads(model.cpu_threads)
-        if model.backend == 'onnxruntime':
-            options['num_threads'] = model.cpu_threads
+    elif model.cpu_threads and model.backend == 'onnxruntime':
+        options['num_threads'] = model.cpu_threads
     return MPCPlanner.from_model_dir(model.model_dir, backend=model.backend, device=model.device,
                                      config=params.planner.mpc_config(), **options)
 

@@ -1,10 +1,23 @@
-"""LeWM torch modules and checkpoint I/O (no ROS imports, no training code: the robot never trains)."""
-from lewm_ros.model.checkpoint import CheckpointError, load_metadata, load_model, load_model_dir, save_model_dir
-from lewm_ros.model.config import LeWMConfig, compact_config, paper_config, preset
-from lewm_ros.model.lewm import LeWM, count_parameters
-from lewm_ros.model.metadata import ModelMetadata
-from lewm_ros.model.image_normalization import normalize_images
+"""LeWM torch modules and checkpoint I/O (no ROS imports, no training code: the robot never trains).
 
-__all__ = ['CheckpointError', 'LeWM', 'LeWMConfig', 'ModelMetadata', 'compact_config',
-           'count_parameters', 'load_metadata', 'load_model', 'load_model_dir', 'normalize_images', 'paper_config',
-           'preset', 'save_model_dir']
+Names are imported on first use, so the torch-free parts (config, metadata, model directory
+readers, image normalisation) work on a robot without torch.
+"""
+import importlib
+
+_HOMES = {
+    'CheckpointError': 'model_dir', 'load_metadata': 'model_dir',
+    'load_model': 'checkpoint', 'load_model_dir': 'checkpoint', 'save_model_dir': 'checkpoint',
+    'LeWMConfig': 'config', 'compact_config': 'config', 'paper_config': 'config', 'preset': 'config',
+    'LeWM': 'lewm', 'count_parameters': 'lewm',
+    'ModelMetadata': 'metadata',
+    'normalize_images': 'image_normalization',
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'{__name__}.{_HOMES[name]}'), name)

@@ -2,7 +2,9 @@
 dict) or ``weights.safetensors``, plus our ``lewm_meta.json`` (see metadata.py).
 
 Loading never unpickles code (``torch.load(weights_only=True)`` / safetensors) and matches keys
-strictly. Encoder keys written by transformers 5.x are renamed to the 4.x layout first.
+strictly. Encoder keys written by transformers 5.x are renamed to the 4.x layout first. The
+torch-free readers (config, metadata, file names) live in :mod:`lewm_ros.model.model_dir` and
+are re-exported here.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import torch
 
-from lewm_ros.jsonio import read_json, write_json
-from lewm_ros.model.config import LeWMConfig
+from lewm_ros.jsonio import write_json
 from lewm_ros.model.lewm import LeWM
-from lewm_ros.model.metadata import METADATA_FILE, ModelMetadata
+from lewm_ros.model.metadata import ModelMetadata
+from lewm_ros.model.model_dir import (CONFIG_FILE, WEIGHT_FILES, CheckpointError, check_metadata, find_weights,
+                                      load_metadata, read_config)
 
-CONFIG_FILE = 'config.json'
-WEIGHT_FILES = ('weights.pt', 'weights.safetensors')
+__all__ = ['CONFIG_FILE', 'WEIGHT_FILES', 'CheckpointError', 'check_metadata', 'find_weights', 'load_metadata',
+           'load_model', 'load_model_dir', 'read_config', 'read_state_dict', 'save_model_dir', 'to_reference_keys']
 
 # transformers 5.x ViT parameter names -> 4.x names (the layout of lewm_ros.model.vit); verified
 # against ViTModel state dicts of transformers 4.57 and 5.17 (test/fixtures/reference).
@@ -30,14 +33,6 @@ _HF5_TO_HF4 = [(re.compile(r'^encoder\.layers\.(\d+)\.' + new + r'\.'), r'encode
                                 ('mlp.fc2', 'output.dense'),
                                 ('layernorm_before', 'layernorm_before'),
                                 ('layernorm_after', 'layernorm_after'))]
-
-
-class CheckpointError(ValueError):
-    """A model directory that cannot be loaded; the message names the file and the reason."""
-
-
-def read_config(directory: str | Path) -> LeWMConfig:
-    return read_json(Path(directory) / CONFIG_FILE, 'model config', LeWMConfig.from_reference_dict, CheckpointError)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -66,14 +61,6 @@ def to_reference_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return renamed
 
 
-def find_weights(directory: str | Path) -> Path:
-    directory = Path(directory)
-    for name in WEIGHT_FILES:
-        if (directory / name).is_file():
-            return directory / name
-    raise CheckpointError(f'model directory {directory} has none of {list(WEIGHT_FILES)}')
-
-
 def load_model(directory: str | Path, device: str | torch.device = 'cpu') -> LeWM:
     """Build the model from ``config.json`` and load its weights strictly; eval mode."""
     directory = Path(directory)
@@ -87,30 +74,6 @@ def load_model(directory: str | Path, device: str | torch.device = 'cpu') -> LeW
     except RuntimeError as exc:
         raise CheckpointError(f'weights {weights} do not match {directory / CONFIG_FILE}: {exc}') from exc
     return model.to(device).eval()
-
-
-def check_metadata(metadata: ModelMetadata, config: LeWMConfig, directory: str | Path) -> None:
-    """Raise CheckpointError unless ``lewm_meta.json`` agrees with ``config.json``: image_size with
-    encoder.image_size, frameskip x action_dim with action_encoder.input_dim (the block width),
-    history with predictor.num_frames. The message names both files and both keys."""
-    directory = Path(directory)
-    pairs = (('image_size', metadata.image_size, 'encoder.image_size', config.encoder.image_size),
-             ('frameskip x action_dim', metadata.block_dim, 'action_encoder.input_dim',
-              config.action_encoder.input_dim),
-             ('history', metadata.history, 'predictor.num_frames', config.predictor.num_frames))
-    for meta_key, meta_value, config_key, config_value in pairs:
-        if meta_value != config_value:
-            raise CheckpointError(f'{directory / METADATA_FILE} {meta_key}={meta_value} does not match '
-                                  f'{directory / CONFIG_FILE} {config_key}={config_value}')
-
-
-def load_metadata(directory: str | Path) -> ModelMetadata:
-    """``lewm_meta.json`` of a model directory, validated and checked against its ``config.json``
-    (:func:`check_metadata`); every error names the file and the key."""
-    directory = Path(directory)
-    metadata = read_json(directory / METADATA_FILE, 'model metadata', ModelMetadata.from_dict, CheckpointError)
-    check_metadata(metadata, read_config(directory), directory)
-    return metadata
 
 
 def load_model_dir(directory: str | Path, device: str | torch.device = 'cpu') -> tuple[LeWM, ModelMetadata]:

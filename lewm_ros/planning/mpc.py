@@ -4,6 +4,10 @@ Call order at each action-block boundary: ``observe(frame, block executed since 
 frame)`` then ``plan()``; the caller executes the first block(s) of ``Plan.raw_actions``.
 ``observe`` shifts the warm start by the executed block, so the next solve starts from the
 previous plan's remaining blocks plus a zero-mean tail. Not thread-safe: one planner per thread.
+
+Latents, blocks and plans are arrays of ``backend.arrays`` (numpy on the host, or torch on the
+backend's device: :mod:`lewm_ros.runtime.arrays`); images and executed actions enter as host
+arrays and plans leave as host arrays, so the planner needs no torch unless its backend does.
 """
 from __future__ import annotations
 
@@ -14,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from lewm_ros.model.checkpoint import load_metadata
+from lewm_ros.model.model_dir import load_metadata
 from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.model.image_normalization import normalize_images
 from lewm_ros.planning.cem import CEM
@@ -65,10 +68,11 @@ class MPCPlanner:
         self.horizon = self.config.cem.horizon
         low = np.tile(np.asarray(metadata.action_low), (metadata.frameskip, 1))
         high = np.tile(np.asarray(metadata.action_high), (metadata.frameskip, 1))
-        bounds = tuple(torch.from_numpy(metadata.normalize_blocks(b)) for b in (low, high))   # (block,) x 2
-        self.cem = CEM(self.config.cem, backend.block_dim, backend.device, bounds, action_dim=metadata.action_dim)
+        bounds = tuple(metadata.normalize_blocks(b) for b in (low, high))   # (block,) x 2 [z-scored]
+        self.arrays = backend.arrays
+        self.cem = CEM(self.config.cem, backend.block_dim, self.arrays, bounds, action_dim=metadata.action_dim)
         self._low, self._high = np.asarray(metadata.action_low), np.asarray(metadata.action_high)
-        self._goal: torch.Tensor | None = None
+        self._goal: Any = None                   # (D,) latent of the goal image
         self.reset()
 
     @classmethod
@@ -90,9 +94,9 @@ class MPCPlanner:
     # ----- state --------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the frame history and the warm start (the goal stays); reseed the CEM."""
-        self._latents: list[torch.Tensor] = []   # (D,) each, oldest first
-        self._blocks: list[torch.Tensor] = []    # (block,) each, executed between consecutive frames
-        self._warm: torch.Tensor | None = None   # (H, block) [z-scored]
+        self._latents: list[Any] = []   # (D,) each, oldest first
+        self._blocks: list[Any] = []    # (block,) each, executed between consecutive frames
+        self._warm: Any = None          # (H, block) [z-scored], or None
         self.cem.reset()
 
     @property
@@ -105,18 +109,18 @@ class MPCPlanner:
         return len(self._latents)
 
     @property
-    def warm_start_mean(self) -> torch.Tensor | None:
+    def warm_start_mean(self) -> Any:
         """(H, block) [z-scored] the mean the next solve starts from, or None (cold start)."""
         return self._warm
 
-    def _encode(self, image_uint8_hwc: np.ndarray) -> torch.Tensor:
+    def _encode(self, image_uint8_hwc: np.ndarray) -> Any:
         """uint8 (S, S, 3) RGB at model size -> latent (D,)."""
         s = self.metadata.image_size
         shape = tuple(np.shape(image_uint8_hwc))
         if shape != (s, s, 3):
             raise ValueError(f'expected an image of shape ({s}, {s}, 3) (the model size), got {shape}')
-        pixels = normalize_images(np.ascontiguousarray(image_uint8_hwc)).unsqueeze(0).to(self.backend.device)
-        return self.backend.encode(pixels)[0]
+        pixels = normalize_images(np.asarray(image_uint8_hwc))[None]                 # (1, 3, S, S) host
+        return self.backend.encode(self.arrays.from_host(pixels))[0]
 
     def set_goal(self, image_uint8_hwc: np.ndarray) -> None:
         """Encode the goal image once and cache its latent."""
@@ -143,7 +147,7 @@ class MPCPlanner:
             raise ValueError(f'executed_raw_actions must be (frameskip, action_dim) = {expected}, got {raw.shape}')
         surprise = None
         if self._latents:
-            block = torch.from_numpy(self.metadata.normalize_blocks(raw)).to(self.backend.device)
+            block = self.arrays.from_host(self.metadata.normalize_blocks(raw))
             if score_surprise:
                 predicted = self.backend.predict_next(self._history_context(), block)
                 surprise = float(((predicted - z) ** 2).sum())
@@ -163,7 +167,8 @@ class MPCPlanner:
         if n_blocks >= self.horizon:
             self._warm = None
             return
-        self._warm = torch.cat([self._warm[n_blocks:], torch.zeros_like(self._warm[:n_blocks])], dim=0)
+        xp = self.arrays.xp
+        self._warm = xp.concat([self._warm[n_blocks:, ...], xp.zeros_like(self._warm[:n_blocks, ...])], axis=0)
 
     def context(self) -> PlanningContext:
         """The current rollout context (history, executed blocks, goal)."""
@@ -176,10 +181,10 @@ class MPCPlanner:
     def _history_context(self) -> PlanningContext:
         """The history held now with the goal, or a zero goal before one is set (a predictor step
         does not read it)."""
-        blocks = torch.stack(self._blocks) if self._blocks else \
-            torch.zeros(0, self.backend.block_dim, device=self.backend.device)
-        latents = torch.stack(self._latents)
-        goal = self._goal if self._goal is not None else torch.zeros_like(latents[0])
+        xp = self.arrays.xp
+        blocks = xp.stack(self._blocks) if self._blocks else self.arrays.zeros((0, self.backend.block_dim))
+        latents = xp.stack(self._latents)
+        goal = self._goal if self._goal is not None else xp.zeros_like(latents[0])
         return PlanningContext(history_latents=latents, history_blocks=blocks, goal_latent=goal)
 
     def plan(self) -> Plan:
@@ -194,7 +199,7 @@ class MPCPlanner:
         else:
             result = self.cem.solve(self.backend.costs, context)
         self._warm = result.mean
-        blocks = result.mean.cpu().numpy().astype(np.float32)
+        blocks = self.arrays.to_host(result.mean).astype(np.float32)
         raw = np.clip(self.metadata.denormalize_blocks(blocks), self._low, self._high)
         latency = time.perf_counter() - start
         _LOG.debug('plan: cost %.4f, %d iterations, %.1f ms, warm=%s', result.cost, result.iterations,

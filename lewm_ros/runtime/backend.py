@@ -2,8 +2,9 @@
 
 A backend does two things: encode images to latents, and score candidate action sequences
 (the predictor rollout of :mod:`lewm_ros.runtime.rollout` + the critics of
-:mod:`lewm_ros.runtime.critics`). Shapes and dtypes are identical across backends; every tensor
-stays on ``backend.device``.
+:mod:`lewm_ros.runtime.critics`). Shapes and dtypes are identical across backends; every array
+in and out belongs to ``backend.arrays`` (:mod:`lewm_ros.runtime.arrays`: numpy on the host, or
+torch tensors on the backend's device). This module imports no torch: a robot may have none.
 
 :func:`make_backend` is the factory: for the static-shape backends (ONNX Runtime, TensorRT) it
 resolves the ONNX export first (exporting it with torch when missing or stale), so those backends
@@ -17,23 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 if TYPE_CHECKING:
+    from lewm_ros.runtime.arrays import ArraySpace
     from lewm_ros.runtime.critics import LatentCostConfig
 
 
 @dataclass(frozen=True)
 class PlanningContext:
-    """What a rollout needs besides the candidates (all float32 on the backend's device).
+    """What a rollout needs besides the candidates (all float32 arrays of the backend's ``arrays``).
 
     history_latents: (k, D), k = 1..history real frames, oldest first; the last is the current frame.
     history_blocks: (k-1, block_dim) [z-scored] action blocks executed between consecutive history frames.
     goal_latent: (D,) latent of the goal image.
     """
-    history_latents: torch.Tensor
-    history_blocks: torch.Tensor
-    goal_latent: torch.Tensor
+    history_latents: Any
+    history_blocks: Any
+    goal_latent: Any
 
     @property
     def num_frames(self) -> int:
@@ -41,8 +41,7 @@ class PlanningContext:
         return int(self.history_latents.shape[0])
 
 
-def check_rollout_inputs(candidates: torch.Tensor, history_latents: torch.Tensor,
-                         history_blocks: torch.Tensor, goal: torch.Tensor, latent_dim: int,
+def check_rollout_inputs(candidates: Any, history_latents: Any, history_blocks: Any, goal: Any, latent_dim: int,
                          block_dim: int) -> None:
     """Shape checks shared by every backend; raises ValueError naming the tensor and shapes."""
     if candidates.ndim != 3 or candidates.shape[-1] != block_dim or candidates.shape[0] < 1 \
@@ -62,30 +61,33 @@ def check_rollout_inputs(candidates: torch.Tensor, history_latents: torch.Tensor
 class InferenceBackend(abc.ABC):
     """Encoder + rollout cost behind one interface.
 
-    Attributes: name (registry name), device, latent_dim (D), history (frames the predictor
-    sees), block_dim (frameskip x action_dim), cost (the LatentCostConfig its costs use).
+    Attributes: name (registry name), device (where it computes: 'cpu', 'cuda:0', or a
+    ``torch.device``), arrays (the :class:`~lewm_ros.runtime.arrays.ArraySpace` of its inputs and
+    outputs), latent_dim (D), history (frames the predictor sees), block_dim (frameskip x
+    action_dim), cost (the LatentCostConfig its costs use).
     """
     name: str
-    device: torch.device
+    device: Any
+    arrays: 'ArraySpace'
     latent_dim: int
     history: int
     block_dim: int
     cost: 'LatentCostConfig'
 
     @classmethod  # noqa: B027 - not abstract: by default a backend runs anywhere
-    def check_available(cls, device: str | torch.device, **options: Any) -> None:
+    def check_available(cls, device: Any, **options: Any) -> None:
         """Raise (ImportError / ValueError naming what is missing) when this backend cannot run on
         ``device`` here; the factory calls it before any costly preparation (an ONNX export)."""
 
     @abc.abstractmethod
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+    def encode(self, pixels: Any) -> Any:
         """pixels (B, 3, S, S) float32 ImageNet-normalised -> latents (B, D)."""
 
     @abc.abstractmethod
-    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
+    def costs(self, candidates: Any, context: PlanningContext) -> Any:
         """candidates (N, H, block_dim) [z-scored] -> costs (N,) float32 (lower is better)."""
 
-    def predict_next(self, context: PlanningContext, block: torch.Tensor) -> torch.Tensor:
+    def predict_next(self, context: PlanningContext, block: Any) -> Any:
         """The latent the predictor expects after executing ``block`` (block_dim,) [z-scored] from
         the context's history (its goal is unused) -> (D,) float32: one predictor step, the first
         step of every rollout. The surprise monitor compares it with the next frame's encoding.
@@ -109,18 +111,27 @@ STATIC_SHAPE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 def _static_backend_args(model_dir: str | Path, options: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The ONNX export directory for a static-shape backend and its remaining options: pops
-    num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and runs
-    :func:`~lewm_ros.runtime.export.ensure_onnx` (the model directory's shipped export when it
-    fits, else one in the cache under ``options['cache_dir']`` or the default cache root)."""
-    from lewm_ros.runtime.export import DEFAULT_OPSET, ensure_onnx
+    num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and finds the
+    export (:func:`~lewm_ros.runtime.onnx_exports.find_export`: the model directory's shipped
+    export when it fits, else one in the cache under ``options['cache_dir']`` or the default cache
+    root). A missing export is made with torch (:func:`~lewm_ros.runtime.export.ensure_onnx`);
+    without torch it is an ExportError naming the directories and the command that makes it."""
+    from lewm_ros.runtime.arrays import torch_installed
+    from lewm_ros.runtime.onnx_exports import find_export, missing_export_error
+    from lewm_ros.runtime.onnx_manifest import DEFAULT_OPSET
     options = dict(options)
-    manifest = ensure_onnx(model_dir, options.pop('num_samples', 300), options.pop('horizon', 5),
-                           options.pop('onnx_dir', None), options.pop('opset', DEFAULT_OPSET),
-                           options.pop('cost', None), cache_root=options.get('cache_dir'))
+    request = (model_dir, options.pop('num_samples', 300), options.pop('horizon', 5), options.pop('onnx_dir', None),
+               options.pop('opset', DEFAULT_OPSET), options.pop('cost', None), options.get('cache_dir'))
+    manifest, _, reasons = find_export(*request)
+    if manifest is None:
+        if not torch_installed():
+            raise missing_export_error(model_dir, request[1], request[2], reasons, request[5])
+        from lewm_ros.runtime.export import ensure_onnx
+        manifest = ensure_onnx(*request[:6], cache_root=request[6])
     return manifest.directory, options
 
 
-def make_backend(name: str, model_dir: str | Path, device: str | torch.device = 'cpu',
+def make_backend(name: str, model_dir: str | Path, device: Any = 'cpu',
                  **options: Any) -> InferenceBackend:
     """Build a backend by registry name ('torch', 'onnxruntime', 'tensorrt').
 

@@ -5,16 +5,18 @@ off and it is then not computed. The default is the paper's terminal cost only,
 ``sum_D (z_pred_H - z_goal)^2``. :func:`latent_cost` scores the H latents of a predictor
 rollout and the candidates against the goal; both rollouts (:mod:`lewm_ros.runtime.rollout`)
 call it, so the terms are defined once. :func:`parse_cost_terms` / :func:`add_cost_argument`
-let a command line set the terms (``--cost stage=0.5 --cost action=0.01``).
+let a command line set the terms (``--cost stage=0.5 --cost action=0.01``). The terms use
+array methods only (no torch import): the configuration is read by torch-free planners too.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import operator
 from dataclasses import dataclass
 from collections.abc import Iterable
-
-import torch
+from typing import Any
 
 from lewm_ros.validation import check_number, require
 
@@ -47,12 +49,12 @@ class LatentCostConfig:
                 '> 0 when cost.stage_weight is 0 (with both at 0 the cost would ignore the goal)')
 
 
-def _goal_distance(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+def _goal_distance(z: Any, goal: Any) -> Any:
     """z (N, D), goal (D,) -> squared L2 distance (N,)."""
     return (z - goal).square().sum(dim=-1)
 
 
-def _action_terms(candidates: torch.Tensor, cost: LatentCostConfig) -> torch.Tensor | None:
+def _action_terms(candidates: Any, cost: LatentCostConfig) -> Any:
     """Latent-free critics of candidates (N, H, block) [z-scored] -> (N,) or None if all off."""
     total = None
     if cost.action_weight > 0:
@@ -63,8 +65,7 @@ def _action_terms(candidates: torch.Tensor, cost: LatentCostConfig) -> torch.Ten
     return total
 
 
-def latent_cost(preds: list[torch.Tensor], candidates: torch.Tensor, goal: torch.Tensor,
-                cost: LatentCostConfig) -> torch.Tensor:
+def latent_cost(preds: list[Any], candidates: Any, goal: Any, cost: LatentCostConfig) -> Any:
     """Weighted cost (N,) of a rollout.
 
     preds: the H predicted latents, each (N, D), in rollout order; candidates: (N, H, block)
@@ -74,7 +75,7 @@ def latent_cost(preds: list[torch.Tensor], candidates: torch.Tensor, goal: torch
     if cost.terminal_weight > 0:
         total = cost.terminal_weight * _goal_distance(preds[-1], goal)
     if cost.stage_weight > 0 and len(preds) > 1:
-        stage = cost.stage_weight * torch.stack([_goal_distance(z, goal) for z in preds[:-1]]).sum(0)
+        stage = cost.stage_weight * functools.reduce(operator.add, [_goal_distance(z, goal) for z in preds[:-1]])
         total = stage if total is None else total + stage
     extra = _action_terms(candidates, cost)
     if extra is not None:

@@ -17,8 +17,6 @@ The legacy TorchScript exporter (``dynamo=False``) is used: the dynamo exporter 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 import warnings
@@ -33,11 +31,11 @@ from lewm_ros.jsonio import write_json
 from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.critics import LatentCostConfig
-from lewm_ros.runtime.engine_cache import derived_onnx_dir
 from lewm_ros.runtime.onnx_manifest import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_INPUTS,
                                             ENCODER_OUTPUTS, MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError,
                                             OnnxManifest, cost_file, cost_input_names, graph_files, graph_sha256,
                                             model_hash, sha256_file, share_weights)
+from lewm_ros.runtime.onnx_exports import find_export
 from lewm_ros.runtime.rollout import RolloutCost
 from lewm_ros.validation import check_int
 
@@ -208,35 +206,6 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
     return manifest
 
 
-def default_export_dir(model_dir: str | Path, num_samples: int, horizon: int) -> Path:
-    """``<model_dir>/onnx/n{N}_h{H}``: where a model directory ships a verified export (written
-    by ``lewm-train export``; the runtime reads it there but never writes into a model directory)."""
-    return Path(model_dir) / 'onnx' / f'n{num_samples}_h{horizon}'
-
-
-def cache_export_dir(model_dir: str | Path, num_samples: int, horizon: int, opset: int = DEFAULT_OPSET,
-                     cost: LatentCostConfig | None = None, root: str | Path | None = None) -> Path:
-    """Where the runtime exports a planning batch the model directory does not ship:
-    ``<cache root>/onnx/<model hash>/n{N}_h{H}-opset{o}-<cost digest>`` (root: the engine cache
-    root, :func:`~lewm_ros.runtime.engine_cache.default_cache_root` when None)."""
-    terms = json.dumps(dataclasses.asdict(cost or LatentCostConfig()), sort_keys=True)
-    digest = hashlib.sha256(terms.encode()).hexdigest()[:8]
-    return derived_onnx_dir(root, model_hash(model_dir), f'n{num_samples}_h{horizon}-opset{opset}-{digest}')
-
-
-def _fit_reason(out_dir: Path, model_dir: str | Path, num_samples: int, horizon: int, opset: int,
-                cost: LatentCostConfig | None) -> tuple[OnnxManifest | None, str]:
-    """(the export in out_dir, '') when it fits the request, else (None, why not)."""
-    if not (out_dir / MANIFEST_FILE).is_file():
-        return None, 'no export there'
-    try:
-        manifest = OnnxManifest.load(out_dir)
-        reason = manifest.stale_reason(model_dir, num_samples, horizon, opset, cost)
-    except ExportError as exc:
-        reason = str(exc)
-    return (manifest, '') if reason is None else (None, reason)
-
-
 def ensure_onnx(model_dir: str | Path, num_samples: int, horizon: int, out_dir: str | Path | None = None,
                 opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None,
                 cache_root: str | Path | None = None) -> OnnxManifest:
@@ -244,24 +213,14 @@ def ensure_onnx(model_dir: str | Path, num_samples: int, horizon: int, out_dir: 
 
     With ``out_dir``: reuse it if its manifest fits the current model and files, else export
     there (logging why). Without: the model directory's shipped export
-    (:func:`default_export_dir`) when it fits, read in place; else the cache
-    (:func:`cache_export_dir` under ``cache_root``), reused or exported there. Nothing is ever
-    written into the model directory (it may be installed read-only).
+    (:func:`~lewm_ros.runtime.onnx_exports.default_export_dir`) when it fits, read in place; else the
+    cache (:func:`~lewm_ros.runtime.onnx_exports.cache_export_dir` under ``cache_root``), reused or
+    exported there. Nothing is ever written into the model directory (it may be installed read-only).
     """
-    if out_dir is None:
-        shipped = default_export_dir(model_dir, num_samples, horizon)
-        manifest, reason = _fit_reason(shipped, model_dir, num_samples, horizon, opset, cost)
-        if manifest is not None:
-            return manifest
-        if (shipped / MANIFEST_FILE).is_file():
-            _LOG.info('the export shipped in %s does not fit (%s): using the cache', shipped, reason)
-        out_dir = cache_export_dir(model_dir, num_samples, horizon, opset, cost, cache_root)
-    out_dir = Path(out_dir)
-    manifest, reason = _fit_reason(out_dir, model_dir, num_samples, horizon, opset, cost)
+    manifest, out_dir, reasons = find_export(model_dir, num_samples, horizon, out_dir, opset, cost, cache_root)
     if manifest is not None:
         return manifest
-    if (out_dir / MANIFEST_FILE).is_file():
-        _LOG.warning('re-exporting ONNX in %s: %s', out_dir, reason)
-    else:
-        _LOG.info('no ONNX export in %s: exporting (N=%d, H=%d, opset %d)', out_dir, num_samples, horizon, opset)
+    stale = (out_dir / MANIFEST_FILE).is_file()   # an export there that no longer fits: worth a warning
+    _LOG.log(logging.WARNING if stale else logging.INFO, '%s: exporting (N=%d, H=%d, opset %d) into %s',
+             '; '.join(reasons), num_samples, horizon, opset, out_dir)
     return export_onnx(model_dir, out_dir, num_samples, horizon, opset, cost)

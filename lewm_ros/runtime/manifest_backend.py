@@ -1,11 +1,11 @@
 """The backends that run an ONNX export (ONNX Runtime, TensorRT): shapes and cost terms from the
-export's manifest, input checks against its static shapes, one encode/costs front for both."""
+export's manifest, input checks against its static shapes, one encode/costs front for both.
+Arrays in and out are those of the backend's ``arrays`` (:mod:`lewm_ros.runtime.arrays`)."""
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_rollout_inputs
 from lewm_ros.runtime.onnx_manifest import OnnxManifest, cost_input_names
@@ -20,9 +20,8 @@ def adopt_manifest(backend, manifest: OnnxManifest) -> None:
     backend.cost = manifest.cost_config
 
 
-def static_cost_feeds(backend: str, candidates: torch.Tensor, context: PlanningContext, num_samples: int,
-                      horizon: int, latent_dim: int, block_dim: int,
-                      history: int) -> tuple[int, dict[str, torch.Tensor]]:
+def static_cost_feeds(backend: str, candidates: Any, context: PlanningContext, num_samples: int,
+                      horizon: int, latent_dim: int, block_dim: int, history: int) -> tuple[int, dict[str, Any]]:
     """Check a costs() call against the static shapes of exported graphs / built engines.
 
     Returns (k, feeds): the number of history frames (which graph to run) and the named inputs
@@ -59,14 +58,14 @@ class ManifestBackend(InferenceBackend):
         return self.manifest
 
     @abc.abstractmethod
-    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
+    def _encode(self, pixels: Any) -> Any:
         """Run the encoder on checked pixels (B, 3, S, S) -> latents (B, D)."""
 
     @abc.abstractmethod
-    def _costs(self, k: int, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _costs(self, k: int, feeds: dict[str, Any]) -> Any:
         """Run the cost graph for k history frames on its checked, named inputs -> costs (N,)."""
 
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+    def encode(self, pixels: Any) -> Any:
         """pixels (B, 3, S, S) float32 [ImageNet-normalised] -> latents (B, D)."""
         size, most = self.image_size, self.max_encode_batch
         if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, size, size) or pixels.shape[0] < 1 \
@@ -76,7 +75,7 @@ class ManifestBackend(InferenceBackend):
                              f'got {tuple(pixels.shape)}')
         return self._encode(pixels)
 
-    def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
+    def costs(self, candidates: Any, context: PlanningContext) -> Any:
         """candidates (N, H, block) [z-scored] -> costs (N,), with N, H the exported shape."""
         k, feeds = static_cost_feeds(self.name, candidates, context, self.num_samples, self.horizon,
                                      self.latent_dim, self.block_dim, self.history)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 
-from lewm_ros.model.checkpoint import CONFIG_FILE, find_weights
+from lewm_ros.model.model_dir import CONFIG_FILE, find_weights
 from lewm_ros.runtime.critics import LatentCostConfig
 
 MANIFEST_FILE = 'onnx_manifest.json'

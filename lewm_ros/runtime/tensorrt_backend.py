@@ -6,17 +6,18 @@ typed networks (:mod:`lewm_ros.runtime.tensorrt_build`): 'fp16' from the export'
 (:mod:`lewm_ros.runtime.fp16_export`, derived into the engine cache), 'fp32' from the export
 itself. They are cached on disk by :class:`~lewm_ros.runtime.engine_cache.EngineCache` (keyed by
 GPU name, compute capability, TensorRT version, precision and the sha256 of the ONNX built
-from) and run with named I/O tensors: every input and output is a
-torch CUDA tensor whose pointer is handed to ``set_tensor_address``, and ``execute_async_v3``
-is enqueued on torch's current CUDA stream, so a plan never leaves the GPU and torch work
-before and after is ordered without a host synchronisation.
+from) and run with named I/O tensors (``set_tensor_address`` + ``execute_async_v3``) through one
+of two GPU front ends (:mod:`lewm_ros.runtime.tensorrt_io`): torch CUDA tensors on torch's
+current stream when torch is installed (a plan never leaves the GPU), else numpy arrays staged
+through pycuda device buffers (no torch on the robot).
 
 The cost graphs have static shapes (no optimisation profile); the encoder has a dynamic batch
 and is built with one profile for batch 1..``encoder_max_batch``.
 
-``tensorrt`` is imported lazily: importing this module works everywhere; constructing the
-backend without TensorRT 10 / 11 or without a CUDA GPU raises an error naming what is missing
-(an unsupported version is named with the supported majors).
+``tensorrt``, ``torch`` and ``pycuda`` are imported lazily: importing this module works
+everywhere; constructing the backend without TensorRT 10 / 11, without a CUDA GPU or without a
+way to reach it (torch or pycuda) raises an error naming what is missing (an unsupported version
+is named with the supported majors).
 """
 from __future__ import annotations
 
@@ -25,44 +26,32 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from lewm_ros.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey
 from lewm_ros.runtime.manifest_backend import ManifestBackend, adopt_manifest
 from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest, cost_file
 from lewm_ros.runtime.tensorrt_build import build_engine, import_tensorrt, trt_logger
+from lewm_ros.runtime.tensorrt_io import PycudaGpu, TorchGpu, open_gpu, tensor_specs
 from lewm_ros.validation import check_choice, check_int
 
 _LOG = logging.getLogger(__name__)
 
-def require_cuda(device: str | torch.device) -> torch.device:
-    """A concrete CUDA device (index filled in), or ValueError naming the missing GPU."""
-    device = torch.device(device)
-    if device.type != 'cuda':
-        raise ValueError(f"the tensorrt backend runs on an NVIDIA GPU: device must be 'cuda[:i]', got {str(device)!r}")
-    if not torch.cuda.is_available():
-        raise ValueError('the tensorrt backend needs an NVIDIA GPU visible to torch, but torch.cuda.is_available() '
-                         'is False (no GPU, no driver, or a CPU-only torch build)')
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    if index >= torch.cuda.device_count():
-        raise ValueError(f'device cuda:{index} requested but only {torch.cuda.device_count()} GPU(s) are visible')
-    return torch.device('cuda', index)
 
-
-def engine_key(device: torch.device, tensorrt_version: str, onnx_sha256: str, precision: str,
+def engine_key(gpu: TorchGpu | PycudaGpu, tensorrt_version: str, onnx_sha256: str, precision: str,
                max_batch: int = 0) -> EngineKey:
-    """The cache key of an engine for the ONNX file with ``onnx_sha256`` on ``device``."""
-    return EngineKey(gpu_name=torch.cuda.get_device_name(device),
-                     compute_capability=tuple(torch.cuda.get_device_capability(device)),
+    """The cache key of an engine for the ONNX file with ``onnx_sha256`` on ``gpu``."""
+    return EngineKey(gpu_name=gpu.name, compute_capability=gpu.compute_capability,
                      tensorrt_version=str(tensorrt_version), onnx_sha256=onnx_sha256, precision=precision,
                      max_batch=max_batch)
 
 
 class TrtEngine:
-    """One deserialised engine + execution context; I/O as torch CUDA tensors by pointer."""
+    """One deserialised engine + execution context, its I/O tensors (:class:`~lewm_ros.runtime.
+    tensorrt_io.TensorSpec`) and their bindings on ``gpu`` (buffers sized for ``max_batch`` where
+    the batch is dynamic)."""
 
-    def __init__(self, trt: Any, runtime: Any, data: bytes, device: torch.device, label: str) -> None:
-        self.device = device
+    def __init__(self, trt: Any, runtime: Any, data: bytes, gpu: TorchGpu | PycudaGpu, label: str,
+                 max_batch: int = 0) -> None:
+        self.gpu = gpu
         self.label = label
         self.engine = runtime.deserialize_cuda_engine(data)
         if self.engine is None:
@@ -70,54 +59,32 @@ class TrtEngine:
         self.context = self.engine.create_execution_context()
         if self.context is None:
             raise RuntimeError(f'TensorRT could not create an execution context for {label}')
-        to_torch = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
-                    trt.int64: torch.int64, trt.bool: torch.bool}
-        self.inputs: list[str] = []
-        self.outputs: list[str] = []
-        self.dtypes: dict[str, torch.dtype] = {}
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
-            is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            (self.inputs if is_input else self.outputs).append(name)
-            self.dtypes[name] = to_torch[self.engine.get_tensor_dtype(name)]
-        self.dynamic = {name for name in self.inputs if any(d < 0 for d in self.engine.get_tensor_shape(name))}
+        self.specs = tensor_specs(trt, self.engine)
+        self.inputs = [s.name for s in self.specs if s.is_input]
+        self.dynamic = {s.name for s in self.specs if s.is_input and any(d < 0 for d in s.shape)}
+        self.bindings = gpu.bind(self.specs, max_batch)
         self._lock = threading.Lock()  # one execution context: one enqueue at a time
 
-    def __call__(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Enqueue on torch's current stream; returns fresh output tensors (valid in stream order)."""
+    def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Run on the named inputs (arrays of ``gpu.arrays``) -> the named outputs (torch: fresh
+        tensors valid in stream order; numpy: host arrays, the run finished)."""
         missing = sorted(set(self.inputs) - set(inputs))
         if missing:
             raise ValueError(f'{self.label}: missing input tensor(s) {missing}')
-        with self._lock, torch.cuda.device(self.device):
-            stream = torch.cuda.current_stream(self.device)
-            keep = []
-            for name in self.inputs:
-                tensor = inputs[name].to(self.device, self.dtypes[name]).contiguous()
-                keep.append(tensor)
-                if name in self.dynamic:
-                    self.context.set_input_shape(name, tuple(tensor.shape))
-                self.context.set_tensor_address(name, tensor.data_ptr())
-            outputs = {}
-            for name in self.outputs:
-                shape = tuple(self.context.get_tensor_shape(name))
-                outputs[name] = torch.empty(shape, dtype=self.dtypes[name], device=self.device)
-                self.context.set_tensor_address(name, outputs[name].data_ptr())
-            if not self.context.execute_async_v3(stream.cuda_stream):
-                raise RuntimeError(f'TensorRT execute_async_v3 failed for {self.label}')
-            for tensor in keep:  # the caching allocator must not reuse them before the kernels ran
-                tensor.record_stream(stream)
-        return outputs
+        with self._lock, self.gpu.activate():
+            return self.bindings.run(self.context, self.specs, self.dynamic, inputs, self.label)
 
 
 class EngineBuilder:
     """Loads engines from the cache or builds (and caches) them; a corrupt or mismatched cached
     engine is rebuilt with a log line."""
 
-    def __init__(self, device: str | torch.device = 'cuda', cache_dir: str | Path | None = None,
-                 precision: str = 'fp16', workspace_bytes: int | None = None) -> None:
+    def __init__(self, device: Any = 'cuda', cache_dir: str | Path | None = None, precision: str = 'fp16',
+                 workspace_bytes: int | None = None, arrays: str | None = None) -> None:
         check_choice('precision', precision, PRECISIONS)
         self.trt = import_tensorrt()
-        self.device = require_cuda(device)
+        self.gpu = open_gpu(device, arrays)
+        self.device = self.gpu.device
         self.cache = EngineCache(cache_dir)
         self.precision = precision
         self.workspace_bytes = workspace_bytes
@@ -135,14 +102,14 @@ class EngineBuilder:
         return manifest
 
     def key(self, onnx_sha256: str, max_batch: int = 0) -> EngineKey:
-        return engine_key(self.device, self.trt.__version__, onnx_sha256, self.precision, max_batch)
+        return engine_key(self.gpu, self.trt.__version__, onnx_sha256, self.precision, max_batch)
 
     def engine_bytes(self, stem: str, onnx_path: Path, onnx_sha256: str, max_batch: int = 0) -> bytes:
         """Cached engine bytes for the ONNX file, building and caching them when absent/invalid."""
         key = self.key(onnx_sha256, max_batch)
         data = self.cache.load(stem, key)
         if data is None:
-            with torch.cuda.device(self.device):
+            with self.gpu.activate():
                 data = build_engine(self.trt, onnx_path, self.precision, max_batch, self.workspace_bytes,
                                     label=f'{stem} on {key.gpu_name}')
             self.cache.store(stem, key, data)
@@ -151,13 +118,13 @@ class EngineBuilder:
     def load(self, stem: str, onnx_path: Path, onnx_sha256: str, max_batch: int = 0) -> TrtEngine:
         """A ready engine; a cached engine TensorRT refuses is discarded and rebuilt once."""
         data = self.engine_bytes(stem, onnx_path, onnx_sha256, max_batch)
-        with torch.cuda.device(self.device):
+        with self.gpu.activate():
             try:
-                return TrtEngine(self.trt, self.runtime, data, self.device, stem)
+                return TrtEngine(self.trt, self.runtime, data, self.gpu, stem, max_batch)
             except RuntimeError as exc:
                 self.cache.invalidate(stem, self.key(onnx_sha256, max_batch), str(exc))
             data = self.engine_bytes(stem, onnx_path, onnx_sha256, max_batch)
-            return TrtEngine(self.trt, self.runtime, data, self.device, stem)
+            return TrtEngine(self.trt, self.runtime, data, self.gpu, stem, max_batch)
 
 
 def build_engines(manifest: OnnxManifest, builder: EngineBuilder, encoder_max_batch: int = 2) -> dict[str, TrtEngine]:
@@ -179,33 +146,36 @@ class TensorRTBackend(ManifestBackend):
     device: 'cuda[:i]'; cache_dir: engine cache (default ``$LEWM_ENGINE_CACHE`` or
     ``~/.cache/lewm_ros/engines``; it also holds the FP16 variant of the export);
     precision: 'fp16' (default; FP16 compute, FP32 normalisations and reductions) or 'fp32'; encoder_max_batch:
-    largest encode batch (current + goal = 2); workspace_mb: builder scratch memory cap [MiB].
+    largest encode batch (current + goal = 2); workspace_mb: builder scratch memory cap [MiB];
+    arrays: the arrays in and out, 'torch' (CUDA tensors) or 'numpy' (host arrays through pycuda),
+    None: torch when installed, else numpy (:func:`~lewm_ros.runtime.tensorrt_io.open_gpu`).
     :meth:`costs` takes the exported candidate shape (num_samples, horizon) only.
     """
 
     name = 'tensorrt'
 
     @classmethod
-    def check_available(cls, device: str | torch.device, **_options) -> None:
+    def check_available(cls, device: Any, arrays: str | None = None, **_options) -> None:
         import_tensorrt()
-        require_cuda(device)
+        open_gpu(device, arrays)
 
-    def __init__(self, onnx_dir: str | Path, device: str | torch.device = 'cuda', *,
+    def __init__(self, onnx_dir: str | Path, device: Any = 'cuda', *,
                  cache_dir: str | Path | None = None, precision: str = 'fp16', encoder_max_batch: int = 2,
-                 workspace_mb: int | None = None) -> None:
+                 workspace_mb: int | None = None, arrays: str | None = None) -> None:
         check_int('encoder_max_batch', encoder_max_batch, 1)
         builder = EngineBuilder(device, cache_dir, precision,
-                                None if workspace_mb is None else int(workspace_mb) << 20)
+                                None if workspace_mb is None else int(workspace_mb) << 20, arrays)
         self.device = builder.device
+        self.arrays = builder.gpu.arrays
         self.max_encode_batch = self.encoder_max_batch = encoder_max_batch
         manifest = builder.source(OnnxManifest.load(onnx_dir))
         adopt_manifest(self, manifest)
         self._engines = build_engines(manifest, builder, encoder_max_batch)
-        _LOG.info('tensorrt backend: %s engines on %s (N=%d H=%d)', precision, torch.cuda.get_device_name(self.device),
-                  self.num_samples, self.horizon)
+        _LOG.info('tensorrt backend: %s engines on %s (%s arrays, N=%d H=%d)', precision, builder.gpu.name,
+                  self.arrays.library, self.num_samples, self.horizon)
 
-    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
+    def _encode(self, pixels: Any) -> Any:
         return self._engines['encoder']({'pixels': pixels})[ENCODER_OUTPUTS[0]]
 
-    def _costs(self, k: int, feeds: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _costs(self, k: int, feeds: dict[str, Any]) -> Any:
         return self._engines[f'rollout_cost_k{k}'](feeds)[COST_OUTPUTS[0]]

@@ -13,6 +13,7 @@ import torch
 
 from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
+from lewm_ros.runtime.arrays import array_space
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_rollout_inputs
 from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.host_memory import reuse_freed_memory
@@ -67,6 +68,7 @@ class TorchBackend(InferenceBackend):
     def __init__(self, model: str | Path | LeWM, device: str | torch.device = 'cpu', rollout: str = 'efficient',
                  cuda_graphs: bool = True, cost: LatentCostConfig | None = None, kernels: str = 'auto') -> None:
         self.device = torch.device(device)
+        self.arrays = array_space('torch', self.device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise ValueError(f'device {device!r} requested but CUDA is not available to torch')
         if rollout not in ROLLOUTS:

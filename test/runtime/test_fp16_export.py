@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto
 
 from lewm_ros.runtime import fp16_export
@@ -65,18 +64,19 @@ def test_interface_stays_float32_and_compute_is_fp16(exports):
 def test_costs_match_the_fp32_graphs_on_onnxruntime(exports):
     source, variant = exports
     fp32, fp16 = (OnnxRuntimeBackend(m.directory, num_threads=1) for m in (source, variant))
-    gen = torch.Generator().manual_seed(0)
-    pixels = torch.randn(2, 3, IMAGE, IMAGE, generator=gen)
+    rng = np.random.default_rng(0)
+    pixels = rng.standard_normal((2, 3, IMAGE, IMAGE), np.float32)
     z32, z16 = fp32.encode(pixels), fp16.encode(pixels)
-    assert z16.dtype == torch.float32 and (z16 - z32).abs().max() <= 1e-2 * z32.abs().max()
+    assert z16.dtype == np.float32 and np.abs(z16 - z32).max() <= 1e-2 * np.abs(z32).max()
     for k in range(1, HISTORY + 1):
-        context = PlanningContext(torch.randn(k, LATENT, generator=gen), torch.randn(k - 1, BLOCK, generator=gen),
-                                  torch.randn(LATENT, generator=gen))
-        candidates = torch.randn(N, H, BLOCK, generator=gen)
+        context = PlanningContext(rng.standard_normal((k, LATENT), np.float32),
+                                  rng.standard_normal((k - 1, BLOCK), np.float32),
+                                  rng.standard_normal(LATENT, np.float32))
+        candidates = rng.standard_normal((N, H, BLOCK), np.float32)
         want, got = fp32.costs(candidates, context), fp16.costs(candidates, context)
-        assert got.dtype == torch.float32 and got.shape == (N,)
-        assert (got - want).abs().max() <= FP16_COST_RTOL * want.abs().max(), k
-        assert want[got.argmin()] - want.min() <= FP16_COST_RTOL * want.abs().max()   # FP16's pick is near-best
+        assert got.dtype == np.float32 and got.shape == (N,)
+        assert np.abs(got - want).max() <= FP16_COST_RTOL * np.abs(want).max(), k
+        assert want[got.argmin()] - want.min() <= FP16_COST_RTOL * np.abs(want).max()   # FP16's pick is near-best
     assert all(v <= FP16_COST_RTOL for k, v in variant.verification.items() if 'fp16' in k)
 
 
@@ -145,12 +145,12 @@ def test_shipped_model_fp16_costs(tmp_path):
     source = OnnxManifest.load(SHIPPED)
     variant = ensure_fp16(source, tmp_path)
     fp32, fp16 = (OnnxRuntimeBackend(m.directory, num_threads=2) for m in (source, variant))
-    gen = torch.Generator().manual_seed(1)
-    context = PlanningContext(torch.randn(3, source.latent_dim, generator=gen),
-                              torch.randn(2, source.block_dim, generator=gen),
-                              torch.randn(source.latent_dim, generator=gen))
-    candidates = torch.randn(source.num_samples, source.horizon, source.block_dim, generator=gen)
+    rng = np.random.default_rng(1)
+    context = PlanningContext(rng.standard_normal((3, source.latent_dim), np.float32),
+                              rng.standard_normal((2, source.block_dim), np.float32),
+                              rng.standard_normal(source.latent_dim, np.float32))
+    candidates = rng.standard_normal((source.num_samples, source.horizon, source.block_dim), np.float32)
     want, got = fp32.costs(candidates, context), fp16.costs(candidates, context)
-    assert (got - want).abs().max() <= FP16_COST_RTOL * want.abs().max()
+    assert np.abs(got - want).max() <= FP16_COST_RTOL * np.abs(want).max()
     elites = 30
     assert len(set(want.argsort()[:elites].tolist()) & set(got.argsort()[:elites].tolist())) >= elites - 2

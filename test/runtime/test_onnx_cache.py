@@ -13,7 +13,8 @@ from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.planning import MPCPlanner
 from lewm_ros.planning.config import CEMConfig, MPCConfig
 from lewm_ros.runtime.engine_cache import CACHE_ENV
-from lewm_ros.runtime.export import cache_export_dir, default_export_dir, ensure_onnx
+from lewm_ros.runtime.export import ensure_onnx
+from lewm_ros.runtime.onnx_exports import cache_export_dir, default_export_dir
 from lewm_ros.runtime.onnx_manifest import MANIFEST_FILE, model_hash
 from runtime_fixtures import BLOCK, HISTORY, IMAGE, make_tiny_model_dir
 

@@ -150,9 +150,10 @@ def test_missing_tensorrt_names_the_package(manifest):
 
 
 def test_cpu_device_is_rejected():
-    from lewm_ros.runtime.tensorrt_backend import require_cuda
+    from lewm_ros.runtime.tensorrt_io import cuda_index
     with pytest.raises(ValueError, match='NVIDIA GPU'):
-        require_cuda('cpu')
+        cuda_index('cpu')
+    assert (cuda_index('cuda'), cuda_index('cuda:1')) == (None, 1)
 
 
 # ----- on a GPU with TensorRT --------------------------------------------------------------------

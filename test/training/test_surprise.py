@@ -59,7 +59,7 @@ def test_transition_surprise_matches_the_teacher_forced_pass(model):
     with torch.inference_mode():
         for t in range(2, k):
             # Window of frames t-2..t+1 with their blocks: the forward pass predicts t+1 from t-2..t.
-            out = model(normalize_images(pixels[t - 2:t + 2])[None], blocks[t - 2:t + 2][None])
+            out = model(normalize_images(torch.from_numpy(pixels[t - 2:t + 2]))[None], blocks[t - 2:t + 2][None])
             expected = ((out.pred[0, -1] - out.emb[0, -1]) ** 2).sum().item()
             assert s[t] == pytest.approx(expected, rel=1e-4)
 

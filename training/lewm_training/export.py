@@ -11,7 +11,8 @@ import argparse
 import logging
 
 from lewm_ros.model.checkpoint import CheckpointError
-from lewm_ros.runtime.export import DEFAULT_OPSET, ExportError, default_export_dir, export_onnx
+from lewm_ros.runtime.export import DEFAULT_OPSET, ExportError, export_onnx
+from lewm_ros.runtime.onnx_exports import default_export_dir
 
 _LOG = logging.getLogger(__name__)
 
