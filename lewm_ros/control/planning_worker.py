@@ -85,8 +85,11 @@ class GoalRequest:
 class PlanningWorker:
     """planner: an MPCPlanner; stream: the ActionStream the timer reads; clock: now [s] on the
     control clock; on_plan: called from the worker thread after each plan; surprise: the
-    monitor that scores every observed block boundary (None: no score), on_surprise: called
-    from the worker thread with each reading, before the next plan."""
+    monitor that scores the observed block boundaries (None: no score), on_surprise: called
+    from the worker thread with each reading, before the next plan. The first transition of an
+    epoch is not scored: its first frame may predate the restart (the robot was moved while
+    stopped and a frame from before was still the newest); a stale frame further back in the
+    history barely moves the prediction."""
 
     def __init__(self, planner: Planner, stream: ActionStream, receding_blocks: int,
                  clock: Callable[[], float], on_plan: Callable[[PlanReport], None],
@@ -104,6 +107,7 @@ class PlanningWorker:
         self._running = False
         self._thread: threading.Thread | None = None
         self._epoch: int | None = None
+        self._epoch_frames = 0   # frames observed in this epoch
         self._replan = False
         self.errors = 0
 
@@ -178,9 +182,12 @@ class PlanningWorker:
                 if boundary.epoch != self._epoch:
                     self._planner.reset()
                     self._epoch = boundary.epoch
+                    self._epoch_frames = 0
                     if self._surprise is not None:
                         self._surprise.reset_streak()
-                score = self._planner.observe(rgb, boundary.executed, score_surprise=self._surprise is not None)
+                score = self._planner.observe(rgb, boundary.executed,
+                                              score_surprise=self._surprise is not None and self._epoch_frames >= 2)
+                self._epoch_frames += 1
                 if score is not None:
                     reading = self._surprise.update(score, boundary.tick)
                     if self._on_surprise is not None:

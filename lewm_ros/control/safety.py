@@ -71,7 +71,9 @@ class SafetyConfig:
 @dataclass(frozen=True)
 class SafetyOutput:
     """command: (A,) float64 [raw units] to publish; state: why; resumed: True on the first tick
-    that passes the plan again after a stop in RESET_ON_RESUME (reset the planner history)."""
+    out of a stop in RESET_ON_RESUME (reset the planner history), also when that tick has no plan
+    to pass: after a long latched stop the plan has run out, and the frames the planner observes
+    from then on must not extend the history from before the stop."""
     command: np.ndarray
     state: SafetyState
     resumed: bool
@@ -149,12 +151,13 @@ class SafetyFilter:
             cfg = self._config
             state = self._stop_reason(cfg, action, now_s, image_stamp_s, plan_stamp_s)
             resumed = False
-            if state is not SafetyState.OK:
-                if state in RESET_ON_RESUME:
-                    self._reset_pending = True
-                command = np.zeros_like(self._previous)
+            if state in RESET_ON_RESUME:
+                self._reset_pending = True
             else:
                 resumed, self._reset_pending = self._reset_pending, False
+            if state is not SafetyState.OK:
+                command = np.zeros_like(self._previous)
+            else:
                 low, high = np.asarray(cfg.action_low), np.asarray(cfg.action_high)
                 target = np.clip(np.asarray(action, dtype=np.float64), low, high)
                 step = np.asarray(cfg.rate_limit) * dt_s

@@ -85,5 +85,6 @@ def test_surprise_stop_latches_until_reset_and_reports_error():
     report = PlannerStats().report(SafetyState.SURPRISE, 0.1, 'torch', 'm', 0, monitor.status())
     assert report.level == 'error' and report.message.startswith('surprise_stop: surprise 10')
     safety.reset_estop()
-    resumed = safety.filter(**go)
-    assert resumed.state is SafetyState.OK and resumed.resumed              # history reset on resume
+    resumed = safety.filter(**{**go, 'action': None})                     # the plan ran out while stopped
+    assert resumed.state is SafetyState.NO_PLAN and resumed.resumed        # history reset all the same
+    assert safety.filter(**go).state is SafetyState.OK and not safety.filter(**go).resumed

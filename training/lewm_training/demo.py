@@ -10,7 +10,9 @@ reached or the budget of env steps is spent. Prints per-episode results and a su
 rate, the random policy's on the same episodes, plan latency p50/p99 from ``/diagnostics``,
 achieved command rate and jitter), writes a GIF of the camera with the goal beside it and a plot
 of the planning cost and distance over time. ``--cost TERM=WEIGHT`` sets planner_node's critics
-(``cost.<term>.enabled`` / ``.weight``; weight 0 disables the term).
+(``cost.<term>.enabled`` / ``.weight``; weight 0 disables the term). ``--faults KIND ...`` injects
+the kinds in turn, one per episode (``none``: a normal episode), and adds the surprise trace plot
+and the stop of each fault episode (:mod:`lewm_training.demo_faults`).
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ from tqdm import tqdm
 
 from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_ints, require
-from lewm_training.demo_report import EpisodeRecord, command_rate, plot_episodes, random_baseline, write_gif
+from lewm_training.demo_faults import (FAULT_RGB, STOP_RGB, STOP_WINDOW, add_fault_arguments, episode_fault, mark,
+                                       write_fault_report)
+from lewm_training.demo_report import (EpisodeRecord, command_rate, plot_episodes, random_baseline, show_live,
+                                       write_gif)
 
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +94,9 @@ class DemoObserver:
         self.frames: list[np.ndarray] = []
         self.cmd_times: list[float] = []
         self.diagnostics: dict[str, str] = {}
+        self.start_step = 0
+        self.border: tuple[int, int, int] | None = None  # GIF mark: fault injected / stopped
+        self._clients: dict = {}
         self.enable_pub = self.node.create_publisher(Bool, '/planner_node/enable', latched)
         self.reset_client = self.node.create_client(Trigger, '/sim_node/reset')
         self.node.create_subscription(String, '/sim_node/episode', self._on_status, 50)
@@ -97,6 +105,7 @@ class DemoObserver:
         self.node.create_subscription(Float32, '/planner_node/plan_cost', self._on_cost, 50)
         self.node.create_subscription(TwistStamped, 'cmd_vel', self._on_cmd, 50)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self.node.create_subscription(Float32, '/planner_node/surprise', self._on_surprise, 50)
         self._bool = Bool
 
     @staticmethod
@@ -113,7 +122,8 @@ class DemoObserver:
         with self.lock:
             self.frame = self._pixels(msg)
             if self.recording is not None and self.keep_frames and self.goal is not None:
-                self.frames.append(np.concatenate([self.frame, self.goal], axis=1))
+                frame = np.concatenate([self.frame, self.goal], axis=1)
+                self.frames.append(frame if self.border is None else mark(frame, self.border))
 
     def _on_goal(self, msg) -> None:
         with self.lock:
@@ -124,10 +134,20 @@ class DemoObserver:
             if self.recording is not None and self.status is not None:
                 self.recording.costs.append((self.status['sim_time'], float(msg.data)))
 
-    def _on_cmd(self, _msg) -> None:
+    def _on_cmd(self, msg) -> None:
+        moving = any(getattr(getattr(msg.twist, part), axis) for part in ('linear', 'angular') for axis in 'xyz')
         with self.lock:
             if self.recording is not None:
                 self.cmd_times.append(time.monotonic())
+                if self.status is not None:
+                    self.recording.commands.append((self.status['step'] - self.start_step, moving))
+                if self.recording.fault_step is not None:
+                    self.border = FAULT_RGB if moving else STOP_RGB
+
+    def _on_surprise(self, msg) -> None:
+        with self.lock:
+            if self.recording is not None and self.status is not None:
+                self.recording.surprise.append((self.status['step'] - self.start_step, float(msg.data)))
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -139,23 +159,31 @@ class DemoObserver:
         self.enable_pub.publish(self._bool(data=enabled))
 
     def reset_episode(self, timeout_s: float = 10.0) -> str:
+        return self.call('/sim_node/reset', timeout_s)
+
+    def call(self, service: str, timeout_s: float = 10.0) -> str:
+        """Call a std_srvs/Trigger service; RuntimeError when it is missing, slow or fails."""
         from std_srvs.srv import Trigger
-        if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
-            raise RuntimeError('/sim_node/reset is not available')
-        future = self.reset_client.call_async(Trigger.Request())
+        client = self.reset_client if service == '/sim_node/reset' else \
+            self._clients.setdefault(service, self.node.create_client(Trigger, service))
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise RuntimeError(f'{service} is not available')
+        future = client.call_async(Trigger.Request())
         deadline = time.monotonic() + timeout_s
         while not future.done():
             if time.monotonic() > deadline:
-                raise RuntimeError('/sim_node/reset timed out')
+                raise RuntimeError(f'{service} timed out')
             time.sleep(0.01)
         result = future.result()
         if not result.success:
-            raise RuntimeError(f'/sim_node/reset failed: {result.message}')
+            raise RuntimeError(f'{service} failed: {result.message}')
         return result.message
 
 
-def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float, timeout_s: float) -> EpisodeRecord:
-    """``index`` numbers the demo's episodes; the sim numbers its own (it starts one at launch)."""
+def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float, timeout_s: float,
+                fault: str = '', fault_after: int = 15) -> EpisodeRecord:
+    """``index`` numbers the demo's episodes; the sim numbers its own (it starts one at launch).
+    fault: a fault kind injected ``fault_after`` env steps after the robot first moves ('' = none)."""
     # Disable, reset, enable, then watch the sim's status until success or ``budget`` env steps.
     observer.set_enabled(False)
     time.sleep(settle_s)
@@ -174,9 +202,11 @@ def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float
             raise RuntimeError(f'episode {index}: no goal image / status from sim_node')
         time.sleep(0.01)
     time.sleep(settle_s)  # the planner has the goal (latched topic) before it is enabled
-    record = EpisodeRecord(index=index, start_distance=status['distance'])
+    observer.call('/planner_node/reset_estop')  # release a surprise stop of the previous episode, after the reset
+    record = EpisodeRecord(index=index, start_distance=status['distance'], fault=fault)
     with observer.lock:
-        start_step = observer.status['step']
+        start_step = observer.start_step = observer.status['step']
+        observer.border = None
         observer.recording = record
     started = time.monotonic()
     observer.set_enabled(True)
@@ -185,10 +215,15 @@ def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float
             status = dict(observer.status)
         record.steps = status['step'] - start_step
         record.final_distance = status['distance']
+        moved = next((step for step, moving in record.commands if moving), None)  # the planner is running
+        if fault and record.fault_step is None and moved is not None and record.steps >= moved + fault_after:
+            observer.call(f'/sim_node/fault/{fault}')
+            record.fault_step = record.steps
         if status['success'] and record.steps > 0:
             record.success = True
-            break
-        if record.steps >= budget:
+            if not fault:
+                break
+        if record.steps >= (budget if record.fault_step is None else record.fault_step + STOP_WINDOW):
             break
         time.sleep(0.005)
     observer.set_enabled(False)
@@ -215,6 +250,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='sim speed (sim s per wall s); 0.25 gives the 300 x 10 plan (~1 s on one CPU core) '
                         'a 2 s block; use 1.0 with a GPU')
     add_cost_argument(parser)
+    add_fault_arguments(parser)
 
 
 @dataclass(frozen=True)
@@ -223,7 +259,8 @@ class DemoConfig:
     steps per episode; seed: episode seed (sim_node seed); params_file: ROS 2 params YAML;
     out: output folder; gif_episodes: episodes recorded into the GIF; live: show an OpenCV window;
     real_time_factor: sim seconds per wall second; progress: tqdm bar and per-episode lines;
-    cost: planner_node critic parameters ('name:=value', see :func:`cost_params`)."""
+    cost: planner_node critic parameters ('name:=value', see :func:`cost_params`); faults: fault kinds
+    injected in turn, one per episode ('none' = a normal episode); fault_after: env steps to the fault."""
     model_dir: Path
     episodes: int = 20
     backend: str = 'torch'
@@ -236,6 +273,8 @@ class DemoConfig:
     real_time_factor: float = 0.25
     progress: bool = True
     cost: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()
+    fault_after: int = 15
 
     def __post_init__(self) -> None:
         check_ints('', self, ('episodes', 'budget'), 1)
@@ -272,7 +311,10 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         for index in bar:
             with observer.lock:
                 observer.keep_frames = index < cfg.gif_episodes
-            record = run_episode(observer, index, cfg.budget, settle_s=0.3, timeout_s=timeout_s)
+            # With faults: time for a planner behind on its inputs (a loaded CPU) to see the disable and
+            # the new episode's frames before the surprise stop is released and it is enabled.
+            record = run_episode(observer, index, cfg.budget, settle_s=1.5 if cfg.faults else 0.3, timeout_s=timeout_s,
+                                 fault=episode_fault(cfg.faults, index), fault_after=cfg.fault_after)
             records.append(record)
             bar.set_postfix(success=f'{100.0 * np.mean([r.success for r in records]):.0f}%')
             if cfg.progress:
@@ -280,7 +322,8 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
                            f'{record.steps:3d}  distance {record.start_distance:.2f} -> '
                            f'{record.final_distance:.2f} m  plans {len(record.costs)}')
             if cfg.live:
-                _show(observer)
+                with observer.lock:
+                    show_live(observer.frames[-1] if observer.frames else None)
             if index == min(cfg.gif_episodes, cfg.episodes) - 1:
                 with observer.lock:
                     gif_frames = list(observer.frames)
@@ -305,6 +348,8 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
     }
     plot_episodes(records, cfg.out / 'demo_costs.png')
+    if cfg.faults:
+        summary['faults'] = write_fault_report(records, model_dir, Path(cfg.params_file), cfg.out)
     (cfg.out / 'demo_results.json').write_text(json.dumps(
         {'summary': summary, 'episodes': [asdict(r) for r in records]}, indent=2) + '\n')
     return summary, records
@@ -316,7 +361,8 @@ def run(args: argparse.Namespace) -> int:
                          backend=args.backend, budget=args.budget, seed=args.seed,
                          params_file=args.params or default_params_file(), out=args.out,
                          gif_episodes=args.gif_episodes, real_time_factor=args.real_time_factor,
-                         live=not args.headless and bool(os.environ.get('DISPLAY')), cost=cost_params(args.cost))
+                         live=not args.headless and bool(os.environ.get('DISPLAY')), cost=cost_params(args.cost),
+                         faults=tuple(args.faults), fault_after=args.fault_after)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     summary, records = run_demo(cfg)
@@ -327,6 +373,8 @@ def run(args: argparse.Namespace) -> int:
           f"ms; planning {summary['planning_rate_hz']:.2f} Hz")
     print(f"  commands: {summary['command_rate_hz']:.2f} Hz achieved, period jitter "
           f"{summary['command_period_jitter_ms']:.1f} ms")
+    for row in summary.get('faults', {}).get('episodes', []):
+        print(f"  episode {row['episode']}: fault {row['fault']}, stopped {row['stop_blocks']} block(s) after it")
     print(f"  wrote {cfg.out / 'demo.gif'}, {cfg.out / 'demo_costs.png'}, {cfg.out / 'demo_results.json'}")
     return 0
 
@@ -336,16 +384,6 @@ def _float(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float('nan')
-
-
-def _show(observer: DemoObserver) -> None:
-    import cv2
-    with observer.lock:
-        frame = None if not observer.frames else observer.frames[-1]
-    if frame is not None:
-        cv2.imshow('lewm-demo: camera | goal', cv2.cvtColor(cv2.resize(frame, None, fx=4, fy=4,
-                   interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR))
-        cv2.waitKey(1)
 
 
 def main(argv: list[str] | None = None) -> int:

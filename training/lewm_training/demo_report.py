@@ -1,5 +1,6 @@
-"""What ``lewm-demo`` records per episode and writes: the episode record, the camera|goal GIF,
-the cost/distance plot, the command rate, and the random baseline on the demo's own episodes."""
+"""What ``lewm-demo`` records per episode and writes: the episode record, the camera|goal GIF
+(and the live window), the cost/distance plot, the command rate, and the random baseline on the
+demo's own episodes."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,9 @@ LOG = logging.getLogger(__name__)
 @dataclass
 class EpisodeRecord:
     """One demo episode: success within budget, env steps used, distances [m], plan costs
-    (sim time [s], cost) and the frames kept for the GIF."""
+    (sim time [s], cost); with --faults: fault kind ('' = none) and fault_step (env step in the
+    episode it was injected at), surprise (env step, level [calibrated units]) per block
+    boundary, commands (env step, nonzero) per command."""
     index: int
     success: bool = False
     steps: int = 0
@@ -23,6 +26,10 @@ class EpisodeRecord:
     wall_s: float = 0.0
     distances: list[tuple[float, float]] = field(default_factory=list)
     costs: list[tuple[float, float]] = field(default_factory=list)
+    fault: str = ''
+    fault_step: int | None = None
+    surprise: list[tuple[int, float]] = field(default_factory=list)
+    commands: list[tuple[int, bool]] = field(default_factory=list)
 
 
 def write_gif(frames: list[np.ndarray], path: Path, scale: int = 3, fps: int = 10) -> Path:
@@ -39,6 +46,15 @@ def write_gif(frames: list[np.ndarray], path: Path, scale: int = 3, fps: int = 1
         out.append(big)
     imageio.mimsave(path, out, duration=1.0 / fps, loop=0)
     return path
+
+
+def show_live(frame: np.ndarray | None) -> None:
+    """Show the newest camera | goal frame (H, W, 3) uint8 RGB, upscaled, in an OpenCV window."""
+    import cv2
+    if frame is not None:
+        cv2.imshow('lewm-demo: camera | goal', cv2.cvtColor(cv2.resize(frame, None, fx=4, fy=4,
+                   interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR))
+        cv2.waitKey(1)
 
 
 def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:

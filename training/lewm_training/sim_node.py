@@ -13,11 +13,15 @@ Topics (relative names, remap them):
       action[i] = twist_fields[i]) or
       ``command`` (std_msgs/Float64MultiArray; command_type 'float64_multi_array': action = data),
       in raw action units (tworoom: fraction of max speed in [-1, 1]).
-Services: ``~/reset`` (std_srvs/Trigger): next seeded start/goal episode, publishes its goal image.
+Services: ``~/reset`` (std_srvs/Trigger): next seeded start/goal episode, publishes its goal image;
+``~/fault/<kind>`` (std_srvs/Trigger, one per kind of :data:`lewm_training.faults.FAULT_KINDS`:
+teleport, push, hold, freeze, black, shift, rotate, recolor, floor): inject that fault at the next
+env step (lasting ones hold until ``~/clear_faults`` or the next episode).
 Every parameter (see SIM_PARAMS) is static: read once at construction.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -32,6 +36,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from lewm_ros.ros.spinning import run_node
+from lewm_training.faults import FAULT_KINDS
 from lewm_training.sim_loop import SimLoop
 from lewm_training.sim_robot import SIM_PARAMS, Episode, Frame, SimConfig, SimRobot
 
@@ -92,6 +97,9 @@ class SimNode(Node):
         else:
             self.create_subscription(Float64MultiArray, 'command', self._on_array, command_qos)
         self.create_service(Trigger, '~/reset', self._on_reset)
+        for kind in FAULT_KINDS:
+            self.create_service(Trigger, f'~/fault/{kind}', functools.partial(self._on_fault, kind))
+        self.create_service(Trigger, '~/clear_faults', self._on_clear_faults)
         self.loop = SimLoop(self.robot, self._publish_frame, self._publish_episode)
         self.loop.start()
         self.get_logger().info(
@@ -136,6 +144,17 @@ class SimNode(Node):
         response.message = (f'episode {episode.index}: start {np.round(episode.start_state, 3).tolist()}, '
                             f'goal {np.round(episode.goal_state, 3).tolist()}')
         self.get_logger().info(response.message)
+        return response
+
+    def _on_fault(self, kind: str, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.robot.faults.inject(kind)
+        response.success, response.message = True, f'fault {kind}: injected at the next env step'
+        self.get_logger().warning(response.message)
+        return response
+
+    def _on_clear_faults(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.robot.faults.clear()
+        response.success, response.message = True, 'faults cleared (colours stay until the next episode)'
         return response
 
     # ------------------------------------------------------------------ publishing (sim loop thread)

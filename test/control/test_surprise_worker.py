@@ -1,0 +1,55 @@
+"""PlanningWorker with a surprise monitor, no ROS: a real MPCPlanner on a random compact model
+scores every block boundary of an epoch but its first transition (whose first frame may predate
+the restart), and hands each reading over before planning."""
+import threading
+
+import numpy as np
+import pytest
+
+from lewm_ros.control.action_stream import ActionStream, BlockBoundary
+from lewm_ros.control.planning_worker import PlanningWorker
+from lewm_ros.control.surprise_calibration import SurpriseCalibration
+from lewm_ros.control.surprise_monitor import SurpriseMonitor, SurprisePolicy
+from lewm_ros.model import LeWM, ModelMetadata, preset, save_model_dir
+from lewm_ros.planning import MPCPlanner
+from lewm_ros.planning.config import CEMConfig, MPCConfig
+from lewm_ros.runtime.backend import make_backend
+
+FRAMESKIP, SIZE = 5, 64
+
+
+@pytest.fixture(scope='module')
+def planner(tmp_path_factory):
+    metadata = ModelMetadata(action_dim=2, frameskip=FRAMESKIP, history=3, image_size=SIZE, action_mean=[0, 0],
+                             action_std=[1, 1], action_low=[-1, -1], action_high=[1, 1])
+    directory = save_model_dir(LeWM(preset('compact', action_dim=2, frameskip=FRAMESKIP)).eval(),
+                               tmp_path_factory.mktemp('compact'), metadata)
+    config = MPCConfig(cem=CEMConfig(num_samples=8, num_elites=2, iterations=1, horizon=2))
+    return MPCPlanner(make_backend('torch', directory), metadata, config)
+
+
+def test_worker_scores_each_epoch_from_its_second_transition(planner):
+    readings, done = [], threading.Event()
+
+    def on_surprise(reading):
+        readings.append(reading)
+        if len(readings) == 4:
+            done.set()
+
+    monitor = SurpriseMonitor(SurprisePolicy(action='warn'), SurpriseCalibration.from_scores([1.0], 'test'))
+    stream = ActionStream(FRAMESKIP, 2)
+    worker = PlanningWorker(planner, stream, 1, lambda: 0.0, lambda report: None, monitor, on_surprise)
+    rng = np.random.default_rng(0)
+    block = np.zeros((FRAMESKIP, 2))
+    worker.start()
+    try:
+        for epoch in (0, 1):
+            for i in range(4):
+                frame = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+                worker.submit_boundary(BlockBoundary(tick=FRAMESKIP * i, executed=None if i == 0 else block,
+                                                     epoch=epoch), frame)
+        assert done.wait(60.0)
+    finally:
+        worker.stop()
+    assert [r.tick for r in readings] == [10, 15, 10, 15]
+    assert all(r.score > 0 and r.calibrated for r in readings)
