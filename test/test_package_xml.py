@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON_KEYS = {'numpy': 'python3-numpy', 'yaml': 'python3-yaml', 'cv2': 'python3-opencv', 'torch': 'python3-torch',
                'onnxruntime': 'python3-onnxruntime-pip'}
 #: Imported, but no rosdep key exists: installed with pip as the README says.
-PIP_ONLY = {'safetensors', 'onnx', 'rosbags', 'tensorrt'}
+PIP_ONLY = {'safetensors', 'onnx', 'rosbags', 'tensorrt', 'pycuda', 'array_api_compat'}
 
 
 def third_party_imports() -> set[str]:

@@ -111,23 +111,17 @@ STATIC_SHAPE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 def _static_backend_args(model_dir: str | Path, options: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The ONNX export directory for a static-shape backend and its remaining options: pops
-    num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and finds the
-    export (:func:`~lewm_ros.runtime.onnx_exports.find_export`: the model directory's shipped
-    export when it fits, else one in the cache under ``options['cache_dir']`` or the default cache
-    root). A missing export is made with torch (:func:`~lewm_ros.runtime.export.ensure_onnx`);
-    without torch it is an ExportError naming the directories and the command that makes it."""
-    from lewm_ros.runtime.arrays import torch_installed
-    from lewm_ros.runtime.onnx_exports import find_export, missing_export_error
+    num_samples (default 300), horizon (5), onnx_dir, opset and cost from ``options`` and resolves
+    the export (:func:`~lewm_ros.runtime.onnx_exports.resolve_export`: the model directory's
+    shipped export when it fits, else one in the cache under ``options['cache_dir']`` or the
+    default cache root, exported with torch when missing; without torch a missing export is an
+    error naming the directories and the command that makes it)."""
+    from lewm_ros.runtime.onnx_exports import resolve_export
     from lewm_ros.runtime.onnx_manifest import DEFAULT_OPSET
     options = dict(options)
-    request = (model_dir, options.pop('num_samples', 300), options.pop('horizon', 5), options.pop('onnx_dir', None),
-               options.pop('opset', DEFAULT_OPSET), options.pop('cost', None), options.get('cache_dir'))
-    manifest, _, reasons = find_export(*request)
-    if manifest is None:
-        if not torch_installed():
-            raise missing_export_error(model_dir, request[1], request[2], reasons, request[5])
-        from lewm_ros.runtime.export import ensure_onnx
-        manifest = ensure_onnx(*request[:6], cache_root=request[6])
+    manifest = resolve_export(model_dir, options.pop('num_samples', 300), options.pop('horizon', 5),
+                              options.pop('onnx_dir', None), options.pop('opset', DEFAULT_OPSET),
+                              options.pop('cost', None), options.get('cache_dir'))
     return manifest.directory, options
 
 

@@ -4,6 +4,7 @@
 verified ONNX (the model directory's shipped ``onnx/n{N}_h{H}`` when it fits, else an export in
 the cache; ``--onnx-dir`` to choose), then builds and caches one engine per graph (for fp16 from
 the export's FP16 variant, also in the cache). Nothing is written into the model directory.
+Exporting needs torch; on a robot without it (``lewm_ros[robot-trt]``) the export must exist.
 Without TensorRT 10/11 or a GPU it still exports and verifies the ONNX, then exits with status
 3 and a message naming what is missing. Builds log their progress (every ~10 s).
 """
@@ -40,12 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build(args: argparse.Namespace) -> int:
-    from lewm_ros.model.checkpoint import CheckpointError
-    from lewm_ros.runtime.export import ExportError, ensure_onnx
+    from lewm_ros.model.model_dir import CheckpointError
+    from lewm_ros.runtime.onnx_exports import resolve_export
+    from lewm_ros.runtime.onnx_manifest import ExportError
     from lewm_ros.runtime.tensorrt_backend import EngineBuilder, build_engines
 
     try:
-        manifest = ensure_onnx(args.model_dir, args.samples, args.horizon, args.onnx_dir, cache_root=args.cache)
+        manifest = resolve_export(args.model_dir, args.samples, args.horizon, args.onnx_dir, cache_root=args.cache)
     except (CheckpointError, ExportError, ValueError) as exc:
         _LOG.error('ONNX export failed: %s', exc)
         return 1

@@ -5,7 +5,7 @@ written by the runtime); other planning batches and cost terms are exported into
 (``<cache root>/onnx/<model hash>/n{N}_h{H}-opset{o}-<cost digest>``). :func:`find_export` looks
 in both without torch; making a missing export needs torch (:mod:`lewm_ros.runtime.export`), so
 a torch-free install gets :func:`missing_export_error`, which names the directories searched and
-the command that makes the export.
+the command that makes the export. :func:`resolve_export` does all three.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from lewm_ros.runtime.arrays import torch_installed
 from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.engine_cache import derived_onnx_dir
 from lewm_ros.runtime.onnx_manifest import DEFAULT_OPSET, MANIFEST_FILE, ExportError, OnnxManifest, model_hash
@@ -76,6 +77,20 @@ def missing_export_error(model_dir: str | Path, num_samples: int, horizon: int, 
         'built once with them where torch is installed)'
     return ExportError(
         f'no ONNX export for N={num_samples}, H={horizon} fits model {model_dir} ({"; ".join(reasons)}), and this '
-        f'install has no torch to export one. On a machine with torch (lewm_ros with lewm_training), run '
+        f'install has no torch to export one. On a machine with torch and the training package, run '
         f'`{command}` and copy the model directory here{extra}, or plan with the num_samples and horizon of an '
         f'export the model ships (its onnx/ directory).')
+
+
+def resolve_export(model_dir: str | Path, num_samples: int, horizon: int, out_dir: str | Path | None = None,
+                   opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None,
+                   cache_root: str | Path | None = None) -> OnnxManifest:
+    """The fitting export (:func:`find_export`); when none fits, one made with torch
+    (:func:`~lewm_ros.runtime.export.ensure_onnx`), or without torch :func:`missing_export_error`."""
+    manifest, _, reasons = find_export(model_dir, num_samples, horizon, out_dir, opset, cost, cache_root)
+    if manifest is not None:
+        return manifest
+    if not torch_installed():
+        raise missing_export_error(model_dir, num_samples, horizon, reasons, cost)
+    from lewm_ros.runtime.export import ensure_onnx
+    return ensure_onnx(model_dir, num_samples, horizon, out_dir, opset, cost, cache_root)

@@ -58,10 +58,12 @@ def test_buffers_are_sized_from_the_manifest(fakes, tmp_path):
     backend = _backend(fakes, tmp_path, encoder_max_batch=3)
     manifest = OnnxManifest.load(EXPORT)
     assert backend.arrays.library == 'numpy' and backend.device == 'cuda:0'
-    for name, info in manifest.files.items():
-        bindings = backend._engines[name.removesuffix('.onnx')].bindings
+    assert {'encoder', 'rollout_cost_k1', 'rollout_cost_k2', 'rollout_cost_k3'} <= set(backend._engines)
+    for stem, engine in backend._engines.items():
+        info = manifest.files[f'{stem}.onnx']
         want = {k: tuple(3 if d == 'batch' else d for d in v) for k, v in {**info['inputs'], **info['outputs']}.items()}
-        assert bindings.shapes == want, name
+        bindings = engine.bindings
+        assert bindings.shapes == want, stem
         assert {k: v.shape for k, v in bindings.host.items()} == want   # page-locked staging, same shapes
     cuda, _ = fakes
     assert cuda.context_depth == 0   # every push had its pop
@@ -91,7 +93,7 @@ def test_numpy_in_numpy_out_through_device_memory(fakes, tmp_path):
 def test_engine_cache_keys_come_from_the_pycuda_device(fakes, tmp_path):
     backend = _backend(fakes, tmp_path)
     engines = sorted(p.name for p in tmp_path.glob('*.engine'))
-    assert len(engines) == 4 and all('-nvidia-jetson-agx-orin-sm87-trt10-3-0-fp32-' in n for n in engines)
+    assert len(engines) >= 4 and all('-nvidia-jetson-agx-orin-sm87-trt10-3-0-fp32-' in n for n in engines)
     assert backend.cost == OnnxManifest.load(EXPORT).cost_config
 
 
