@@ -162,7 +162,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('surprise.action', 'string', _SURPRISE.action, '', False,
               f'What a surprise alarm does: one of {", ".join(SURPRISE_ACTIONS)} (none: no score is computed; '
               'warn: /diagnostics WARN; stop: zero commands, latched like the e-stop until ~/reset_estop, '
-              '/diagnostics ERROR). Needs a backend with a predictor step (torch).'),
+              '/diagnostics ERROR). Needs a predictor step: torch, or an ONNX export with predict_k graphs.'),
     ParamSpec('surprise.threshold', 'double', _SURPRISE.threshold, 'calibrated units', True,
               "Alarm level of the surprise score; 1 = the 0.99 quantile of normal transitions (the model's "
               'surprise_calibration.json, else a running estimate).', (0.1, 1e6)),

@@ -6,7 +6,6 @@ from lewm_ros.control.node_params import NodeParams
 from lewm_ros.control.surprise_calibration import load_calibration
 from lewm_ros.control.surprise_monitor import SurpriseMonitor
 from lewm_ros.planning import MPCPlanner
-from lewm_ros.runtime.backend import InferenceBackend
 
 
 def build_planner(params: NodeParams) -> MPCPlanner:
@@ -29,8 +28,8 @@ def build_surprise_monitor(params: NodeParams, planner: MPCPlanner) -> SurpriseM
     it ships one. ValueError when the backend has no predictor step or the calibration is invalid."""
     if not params.surprise.enabled:
         return None
-    backend = planner.backend
-    if type(backend).predict_next is InferenceBackend.predict_next:
-        raise ValueError(f'surprise.action={params.surprise.action!r} needs a predictor step, which the '
-                         f'{backend.name} backend lacks: use backend torch or set surprise.action none')
+    problem = planner.backend.predictor_missing()
+    if problem:
+        raise ValueError(f'surprise.action={params.surprise.action!r} needs a predictor step: {problem}; '
+                         'or set surprise.action none')
     return SurpriseMonitor(params.surprise, load_calibration(params.model.model_dir))

@@ -91,8 +91,12 @@ class InferenceBackend(abc.ABC):
         """The latent the predictor expects after executing ``block`` (block_dim,) [z-scored] from
         the context's history (its goal is unused) -> (D,) float32: one predictor step, the first
         step of every rollout. The surprise monitor compares it with the next frame's encoding.
-        A backend without a predictor graph raises NotImplementedError naming itself."""
-        raise NotImplementedError(f'the {self.name} backend has no predictor step (predict_next)')
+        A backend without one raises NotImplementedError with :meth:`predictor_missing`."""
+        raise NotImplementedError(self.predictor_missing())
+
+    def predictor_missing(self) -> str:
+        """Why :meth:`predict_next` cannot run here ('' when it can)."""
+        return f'the {self.name} backend has no predictor step (predict_next)'
 
 
 #: registry name -> (module, class, the third-party package the module needs).

@@ -32,16 +32,17 @@ from lewm_ros.model.checkpoint import load_model
 from lewm_ros.model.lewm import LeWM
 from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.onnx_manifest import (COST_OUTPUTS, DEFAULT_OPSET, ENCODER_FILE, ENCODER_INPUTS,
-                                            ENCODER_OUTPUTS, MANIFEST_FILE, SHARED_WEIGHTS_FILE, ExportError,
-                                            OnnxManifest, cost_file, cost_input_names, graph_files, graph_sha256,
-                                            model_hash, sha256_file, share_weights)
+                                            ENCODER_OUTPUTS, MANIFEST_FILE, PREDICT_OUTPUTS, SHARED_WEIGHTS_FILE,
+                                            ExportError, OnnxManifest, cost_file, cost_input_names, graph_files,
+                                            graph_sha256, model_hash, predict_file, predict_input_names,
+                                            sha256_file, share_weights)
 from lewm_ros.runtime.onnx_exports import find_export
-from lewm_ros.runtime.rollout import RolloutCost
+from lewm_ros.runtime.rollout import RolloutCost, predict_next
 from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)
 
-#: Verification tolerances: encoder max abs error, cost max error / max |cost|.
+#: Verification tolerances: encoder and predictor-step max abs error, cost max error / max |cost|.
 ENCODER_ATOL = 1e-4
 COST_RTOL = 1e-4
 
@@ -55,6 +56,21 @@ class _EncoderGraph(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode(pixels)
+
+
+class _PredictGraph(nn.Module):
+    """One predictor step (:func:`~lewm_ros.runtime.rollout.predict_next`): history_latents (k, D),
+    [history_blocks (k-1, block) when k > 1,] block (block,) -> latent (D,)."""
+
+    def __init__(self, model: LeWM, first_frame: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.first_frame = first_frame
+
+    def forward(self, history_latents: torch.Tensor, *blocks: torch.Tensor) -> torch.Tensor:
+        if self.first_frame:
+            blocks = (blocks[0].new_zeros((0, blocks[0].shape[0])), *blocks)   # no executed blocks yet
+        return predict_next(self.model, history_latents, *blocks)
 
 
 class _FirstFrameCostGraph(nn.Module):
@@ -120,7 +136,8 @@ def _shapes(feeds: dict[str, torch.Tensor]) -> dict[str, list[int]]:
 
 def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, horizon: int,
                 opset: int = DEFAULT_OPSET, cost: LatentCostConfig | None = None, seed: int = 0) -> OnnxManifest:
-    """Export and verify ``encoder.onnx`` + ``rollout_cost_k{1..history}.onnx``; write the manifest.
+    """Export and verify ``encoder.onnx`` + ``rollout_cost_k{1..history}.onnx`` +
+    ``predict_k{1..history}.onnx``; write the manifest.
 
     model_dir: a model directory (config.json + weights); out_dir: created if needed;
     num_samples N / horizon H: the static candidate shape (N, H, block) of the cost graphs;
@@ -192,6 +209,25 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
             verification[f'cost_k{k}_max_rel_err'] = rel
             files[cost_file(k)] = {'inputs': _shapes(feeds), 'outputs': {'costs': [num_samples]},
                                    'external_data': SHARED_WEIGHTS_FILE}
+        for k in range(1, history + 1):
+            feeds = {'history_latents': torch.randn(k, latent, generator=gen),
+                     'history_blocks': torch.randn(k - 1, block, generator=gen),
+                     'block': torch.randn(block, generator=gen)}
+            reference = predict_next(model, *feeds.values()).numpy()
+            if k == 1:
+                del feeds['history_blocks']
+            path = out_dir / predict_file(k)
+            _export(_PredictGraph(model, k == 1), tuple(feeds.values()), path, predict_input_names(k),
+                    PREDICT_OUTPUTS, opset)
+            share_weights(path, shared, offsets)
+            _check(path)
+            err = float(np.abs(_ort_run(path, feeds) - reference).max())
+            if not err <= ENCODER_ATOL:
+                raise ExportError(f'{path}: ONNX Runtime prediction differs from torch by {err:.3g} (max abs) '
+                                  f'> {ENCODER_ATOL}')
+            verification[f'predict_k{k}_max_abs_err'] = err
+            files[predict_file(k)] = {'inputs': _shapes(feeds), 'outputs': {'latent': [latent]},
+                                      'external_data': SHARED_WEIGHTS_FILE}
         for name in files:  # hashes last: every graph's weights file is complete now
             files[name]['sha256'] = graph_sha256(*graph_files(out_dir, name, files[name]))
 

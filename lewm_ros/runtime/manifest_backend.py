@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_rollout_inputs
-from lewm_ros.runtime.onnx_manifest import OnnxManifest, cost_input_names
+from lewm_ros.runtime.onnx_manifest import OnnxManifest, cost_input_names, predict_input_names
 
 
 def adopt_manifest(backend, manifest: OnnxManifest) -> None:
@@ -64,6 +64,33 @@ class ManifestBackend(InferenceBackend):
     @abc.abstractmethod
     def _costs(self, k: int, feeds: dict[str, Any]) -> Any:
         """Run the cost graph for k history frames on its checked, named inputs -> costs (N,)."""
+
+    @abc.abstractmethod
+    def _predict(self, k: int, feeds: dict[str, Any]) -> Any:
+        """Run the predictor-step graph for k history frames on its checked, named inputs -> (D,)."""
+
+    def predictor_missing(self) -> str:
+        if self.manifest.predict_path(1) is not None:
+            return ''
+        return (f'the ONNX export {self.manifest.directory} has no predictor-step graphs (made before they '
+                'existed): export it again (lewm-train export)')
+
+    def predict_next(self, context: PlanningContext, block: Any) -> Any:
+        """block (block_dim,) [z-scored] executed after the context's last frame -> the predicted
+        next latent (D,) (the export's ``predict_k{k}`` graph)."""
+        problem = self.predictor_missing()
+        if problem:
+            raise NotImplementedError(problem)
+        if tuple(block.shape) != (self.block_dim,):
+            raise ValueError(f'block must be ({self.block_dim},), got {tuple(block.shape)}')
+        k = context.num_frames
+        if not 1 <= k <= self.history or tuple(context.history_latents.shape) != (k, self.latent_dim) \
+                or tuple(context.history_blocks.shape) != (k - 1, self.block_dim):
+            raise ValueError(f'{self.name} predict_next: history_latents (k, {self.latent_dim}) with 1 <= k <= '
+                             f'{self.history} and history_blocks (k-1, {self.block_dim}), got '
+                             f'{tuple(context.history_latents.shape)} and {tuple(context.history_blocks.shape)}')
+        feeds = {'history_latents': context.history_latents, 'history_blocks': context.history_blocks, 'block': block}
+        return self._predict(k, {name: feeds[name] for name in predict_input_names(k)})
 
     def encode(self, pixels: Any) -> Any:
         """pixels (B, 3, S, S) float32 [ImageNet-normalised] -> latents (B, D)."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from lewm_ros.runtime.arrays import host_or_torch
 from lewm_ros.runtime.manifest_backend import ManifestBackend
-from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_OUTPUTS
+from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_OUTPUTS, PREDICT_OUTPUTS
 from lewm_ros.validation import check_int
 
 _LOG = logging.getLogger(__name__)
@@ -103,6 +103,8 @@ class OnnxRuntimeBackend(ManifestBackend):
         self._encoder = session(self.manifest.encoder_path, spinning=False)
         self._cost_sessions = {k: session(self.manifest.cost_path(k), spinning=True)
                                for k in range(1, self.history + 1)}
+        self._predict_sessions = {k: session(self.manifest.predict_path(k), spinning=False)
+                                  for k in range(1, self.history + 1) if self.manifest.predict_path(k) is not None}
         # Where the bound arrays live (ONNX Runtime copies host arrays to a CUDA session's device).
         self._ort_device, self._device_id = ('cuda', device_id) if self.arrays.on_gpu else ('cpu', 0)
         _LOG.info('onnxruntime backend: %s on %s (%s, %s arrays), N=%d H=%d', self.manifest.directory, self.device,
@@ -131,3 +133,6 @@ class OnnxRuntimeBackend(ManifestBackend):
 
     def _costs(self, k: int, feeds: dict[str, Any]) -> Any:
         return self._run(self._cost_sessions[k], feeds, COST_OUTPUTS[0], (self.num_samples,))
+
+    def _predict(self, k: int, feeds: dict[str, Any]) -> Any:
+        return self._run(self._predict_sessions[k], feeds, PREDICT_OUTPUTS[0], (self.latent_dim,))

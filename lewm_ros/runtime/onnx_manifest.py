@@ -11,6 +11,11 @@ An export directory holds:
   ``candidates`` (N, H, block) [z-scored], ``history_latents`` (k, D), ``history_blocks``
   (k-1, block) [z-scored] (absent when k == 1), ``goal`` (D,) -> ``costs`` (N,); their large
   weights live once in ``rollout_weights.bin`` (ONNX external data).
+- ``predict_k{k}.onnx`` for k = 1..history, static shapes: one predictor step (the surprise
+  monitor's prediction), ``history_latents`` (k, D), ``history_blocks`` (k-1, block) [z-scored]
+  (absent when k == 1), ``block`` (block,) [z-scored] -> ``latent`` (D,); weights in the same
+  shared file. Exports made before these graphs existed lack them (the backends then have no
+  predictor step).
 - ``onnx_manifest.json`` (written last: a directory without one is not an export): format
   version, opset, static shapes, sha256 of each graph (with its external weights), the model
   hash (sha256 of ``config.json`` + weights), the cost weights baked into the cost graphs and
@@ -41,6 +46,7 @@ DEFAULT_OPSET = 17
 ENCODER_INPUTS = ('pixels',)
 ENCODER_OUTPUTS = ('latents',)
 COST_OUTPUTS = ('costs',)
+PREDICT_OUTPUTS = ('latent',)
 
 
 class ExportError(RuntimeError):
@@ -57,6 +63,18 @@ def cost_input_names(k: int) -> tuple[str, ...]:
     if k == 1:
         return ('candidates', 'history_latents', 'goal')
     return ('candidates', 'history_latents', 'history_blocks', 'goal')
+
+
+def predict_file(k: int) -> str:
+    """File name of the predictor-step graph for k history frames."""
+    return f'predict_k{k}.onnx'
+
+
+def predict_input_names(k: int) -> tuple[str, ...]:
+    """Input names of the predictor-step graph for k history frames, in graph order."""
+    if k == 1:
+        return ('history_latents', 'block')
+    return ('history_latents', 'history_blocks', 'block')
 
 
 def sha256_file(path: str | Path) -> str:
@@ -150,6 +168,12 @@ class OnnxManifest:
         if not 1 <= k <= self.history:
             raise ValueError(f'history frames k must be in [1, {self.history}], got {k}')
         return self.directory / cost_file(k)
+
+    def predict_path(self, k: int) -> Path | None:
+        """The predictor-step graph for k history frames, None when the export has none."""
+        if not 1 <= k <= self.history:
+            raise ValueError(f'history frames k must be in [1, {self.history}], got {k}')
+        return self.directory / predict_file(k) if predict_file(k) in self.files else None
 
     @property
     def cost_config(self) -> LatentCostConfig:

@@ -42,6 +42,17 @@ from lewm_ros.runtime.critics import LatentCostConfig, latent_cost
 from lewm_ros.runtime.kernels import LinearKernels
 
 
+def predict_next(model: LeWM, history_latents: torch.Tensor, history_blocks: torch.Tensor,
+                 block: torch.Tensor) -> torch.Tensor:
+    """One predictor step: history_latents (k, D), history_blocks (k-1, block) [z-scored] executed
+    between them, block (block,) [z-scored] executed after the last -> the predicted next latent
+    (D,), from the last min(history, k) frames (the surprise monitor's prediction)."""
+    window = min(model.history, history_latents.shape[0])
+    blocks = torch.cat([history_blocks, block[None]])[-window:]                          # (w, block)
+    emb = history_latents[-window:]                                                       # (w, D)
+    return model.predict(emb[None], model.encode_actions(blocks[None]))[0, -1]
+
+
 class _CostBase(nn.Module):
     def __init__(self, model: LeWM, cost: LatentCostConfig | None = None) -> None:
         super().__init__()

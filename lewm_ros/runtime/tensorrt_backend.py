@@ -28,7 +28,8 @@ from typing import Any
 
 from lewm_ros.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey
 from lewm_ros.runtime.manifest_backend import ManifestBackend, adopt_manifest
-from lewm_ros.runtime.onnx_manifest import COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, OnnxManifest, cost_file
+from lewm_ros.runtime.onnx_manifest import (COST_OUTPUTS, ENCODER_FILE, ENCODER_OUTPUTS, PREDICT_OUTPUTS, OnnxManifest,
+                                            cost_file, predict_file)
 from lewm_ros.runtime.tensorrt_build import build_engine, import_tensorrt, trt_logger
 from lewm_ros.runtime.tensorrt_io import PycudaGpu, TorchGpu, open_gpu, tensor_specs
 from lewm_ros.validation import check_choice, check_int
@@ -128,14 +129,17 @@ class EngineBuilder:
 
 
 def build_engines(manifest: OnnxManifest, builder: EngineBuilder, encoder_max_batch: int = 2) -> dict[str, TrtEngine]:
-    """Engines for every file of an export (``builder.source(export)``): 'encoder' and
-    'rollout_cost_k{k}' -> TrtEngine."""
+    """Engines for every file of an export (``builder.source(export)``): 'encoder',
+    'rollout_cost_k{k}' and, when the export has them, 'predict_k{k}' -> TrtEngine."""
     engines = {'encoder': builder.load('encoder', manifest.encoder_path, manifest.files[ENCODER_FILE]['sha256'],
                                        encoder_max_batch)}
     for k in range(1, manifest.history + 1):
         name = cost_file(k)
         engines[f'rollout_cost_k{k}'] = builder.load(Path(name).stem, manifest.cost_path(k),
                                                      manifest.files[name]['sha256'])
+        if manifest.predict_path(k) is not None:
+            engines[f'predict_k{k}'] = builder.load(f'predict_k{k}', manifest.predict_path(k),
+                                                    manifest.files[predict_file(k)]['sha256'])
     return engines
 
 
@@ -179,3 +183,6 @@ class TensorRTBackend(ManifestBackend):
 
     def _costs(self, k: int, feeds: dict[str, Any]) -> Any:
         return self._engines[f'rollout_cost_k{k}'](feeds)[COST_OUTPUTS[0]]
+
+    def _predict(self, k: int, feeds: dict[str, Any]) -> Any:
+        return self._engines[f'predict_k{k}'](feeds)[PREDICT_OUTPUTS[0]]

@@ -18,7 +18,7 @@ from lewm_ros.runtime.backend import InferenceBackend, PlanningContext, check_ro
 from lewm_ros.runtime.critics import LatentCostConfig
 from lewm_ros.runtime.host_memory import reuse_freed_memory
 from lewm_ros.runtime.kernels import select_kernels
-from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost
+from lewm_ros.runtime.rollout import NaiveRolloutCost, RolloutCost, predict_next
 
 _LOG = logging.getLogger(__name__)
 
@@ -103,11 +103,12 @@ class TorchBackend(InferenceBackend):
             raise ValueError(f'block must be ({self.block_dim},), got {tuple(block.shape)}')
         check_rollout_inputs(block.reshape(1, 1, -1), context.history_latents, context.history_blocks,
                              context.goal_latent, self.latent_dim, self.block_dim)
-        window = min(self.history, context.num_frames)
         with torch.inference_mode():
-            blocks = torch.cat([context.history_blocks, block[None].to(self.device, torch.float32)])[-window:]
-            emb = context.history_latents[-window:]                                  # (w, D)
-            return self.model.predict(emb[None], self.model.encode_actions(blocks[None]))[0, -1]
+            return predict_next(self.model, context.history_latents, context.history_blocks,
+                                block.to(self.device, torch.float32))
+
+    def predictor_missing(self) -> str:
+        return ''
 
     def costs(self, candidates: torch.Tensor, context: PlanningContext) -> torch.Tensor:
         """candidates (N, H, block_dim) [z-scored] -> costs (N,)."""

@@ -1,6 +1,7 @@
-"""Export a trained model directory to verified ONNX (encoder + rollout-cost graphs).
+"""Export a trained model directory to verified ONNX (encoder + rollout-cost + predictor-step graphs).
 
-Writes ``encoder.onnx``, ``rollout_cost_k{1..history}.onnx`` and ``onnx_manifest.json`` into
+Writes ``encoder.onnx``, ``rollout_cost_k{1..history}.onnx``, ``predict_k{1..history}.onnx`` (the
+surprise monitor's predictor step) and ``onnx_manifest.json`` into
 ``--out`` (default ``<model-dir>/onnx/n{N}_h{H}``, where the runtime backends look first).
 Each file is checked with onnx.checker and against torch through ONNX Runtime; a mismatch
 fails the command. TensorRT engines are built on the target with ``lewm-engine build``.
