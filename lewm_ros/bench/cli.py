@@ -39,6 +39,7 @@ import torch
 from lewm_ros.bench.budgets import QUICK_BUDGET, mpc_budget, paper_budget
 from lewm_ros.bench.gemm import gemm_peak_gflops
 from lewm_ros.bench.measure import bench_naive, bench_one, make_preset_model, rollout_gflop
+from lewm_ros.bench.surprise import run_surprise, surprise_table
 from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_int
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch and ONNX Runtime')
     parser.add_argument('--no-naive', action='store_true', help='skip the reference-rollout ratio')
     parser.add_argument('--json', default=None, help='write the results to this JSON file')
+    parser.add_argument('--surprise', action='store_true',
+                        help='plan cycle time with and without the surprise monitor on --model-dir, per backend '
+                        '(MPC default planner, --decisions block boundaries; lewm_ros.bench.surprise)')
+    parser.add_argument('--decisions', type=int, default=200, help='timed block boundaries per --surprise row')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: compact preset, 16 samples x 2 iterations x H 3, 2 repeats')
     add_cost_argument(parser)
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_int('--threads', args.threads, 1)
     cost = parse_cost_terms(args.cost)
     torch.set_num_threads(args.threads)
+    if args.surprise:
+        return run_surprise(args)
     if args.quick:
         presets, budgets, repeats = ['compact'], [QUICK_BUDGET], 2
     else:
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # an option out of range (the message names it)
         parser.error(str(exc))
     report['command'] = ' '.join(['lewm-bench', *argv])
-    print(markdown_table(report['results']))  # the product of this tool
+    print(surprise_table(report['results']) if args.surprise else markdown_table(report['results']))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
         _LOG.info('wrote %s', args.json)
