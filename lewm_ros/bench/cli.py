@@ -21,6 +21,11 @@ as ``iter_ms x 30``, labelled *extrapolated*.
 paper's terminal cost). Results go to stdout as a Markdown table and, with ``--json PATH``, to a
 JSON file. The rollout benchmark (efficient vs reference rollout, one costs call) is
 ``python -m lewm_ros.bench.rollout``.
+
+``--mode cem policy policy_cem`` (with ``--model-dir``; the policy modes need the model's
+goal-conditioned policy) times the planner a robot runs instead, one row per mode, budget and
+backend: ``plan()`` over ``--decisions`` steady-state decisions, the frame encoding apart
+(:mod:`lewm_ros.bench.modes`).
 """
 from __future__ import annotations
 
@@ -40,6 +45,8 @@ from lewm_ros.bench.budgets import QUICK_BUDGET, mpc_budget, paper_budget
 from lewm_ros.bench.gemm import gemm_peak_gflops
 from lewm_ros.bench.measure import bench_naive, bench_one, make_preset_model, rollout_gflop
 from lewm_ros.bench.surprise import run_surprise, surprise_table
+from lewm_ros.bench.modes import bench_mode, mode_table
+from lewm_ros.planning.config import PLANNER_MODES
 from lewm_ros.runtime.backend import BACKEND_NAMES
 from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_int
@@ -88,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--surprise', action='store_true',
                         help='plan cycle time with and without the surprise monitor on --model-dir, per backend '
                         '(MPC default planner, --decisions block boundaries; lewm_ros.bench.surprise)')
-    parser.add_argument('--decisions', type=int, default=200, help='timed block boundaries per --surprise row')
+    parser.add_argument('--mode', nargs='+', default=None, choices=PLANNER_MODES,
+                        help="time the planner in these modes on --model-dir (budgets: --budget; 'policy' has none)")
+    parser.add_argument('--decisions', type=int, default=200,
+                        help='timed decisions per --mode or --surprise row (paper budget: --repeats)')
+    parser.add_argument('--samples', type=int, default=None, help='--mode rows: CEM samples of the mpc budget')
+    parser.add_argument('--warm-iterations', type=int, default=None,
+                        help='--mode rows: warm-started CEM iterations of the mpc budget')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: compact preset, 16 samples x 2 iterations x H 3, 2 repeats')
     add_cost_argument(parser)
@@ -103,6 +116,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     if args.surprise:
         return run_surprise(args)
+    if args.mode:
+        return run_modes(args)
     if args.quick:
         presets, budgets, repeats = ['compact'], [QUICK_BUDGET], 2
     else:
@@ -141,6 +156,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             'results': rows}
 
 
+def run_modes(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--mode`` rows (see :mod:`lewm_ros.bench.modes`); returns the JSON report."""
+    if not args.model_dir:
+        raise ValueError('--mode needs --model-dir (a trained model; the policy modes need its policy)')
+    check_int('--decisions', args.decisions, 1)
+    rows = []
+    for mode in args.mode:
+        for budget in (['mpc'] if mode == 'policy' else args.budget):
+            decisions = args.repeats if budget == 'paper' else args.decisions
+            for name in args.backend:
+                _LOG.info('%s / %s / %s ...', mode, budget, name)
+                rows.append(bench_mode(Path(args.model_dir), mode, budget, name, args.device, decisions,
+                                       args.threads, args.samples, args.warm_iterations))
+    return {'machine': {'platform': platform.platform(), 'processor': platform.processor(),
+                        'torch': torch.__version__, 'threads': args.threads, 'device': args.device},
+            'results': rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -153,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # an option out of range (the message names it)
         parser.error(str(exc))
     report['command'] = ' '.join(['lewm-bench', *argv])
-    print(surprise_table(report['results']) if args.surprise else markdown_table(report['results']))
+    print(surprise_table(report['results']) if args.surprise else mode_table(report['results']) if args.mode
+          else markdown_table(report['results']))  # the product
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
         _LOG.info('wrote %s', args.json)

@@ -39,13 +39,16 @@ class Planner(Protocol):
 class PlanReport:
     """One finished plan: raw_actions (H, frameskip, A) float64 [raw units] as installed in the
     ActionStream; latency_s [s] (plan() only); cost; iterations; observed_tick (the boundary it
-    planned from); installed (False: a reset made it obsolete, the robot does not execute it)."""
+    planned from); installed (False: a reset made it obsolete, the robot does not execute it);
+    disagreement: the world model scored the policy's proposal far above the best sampled plan
+    (planner mode policy_cem; see lewm_ros.planning.policy)."""
     raw_actions: np.ndarray
     latency_s: float
     cost: float
     iterations: int
     observed_tick: int
     installed: bool
+    disagreement: bool = False
 
 
 def invalid_plan_reason(raw_actions: np.ndarray, metadata: ModelMetadata) -> str:
@@ -219,4 +222,4 @@ class PlanningWorker:
             installed = self._stream.install(raw_actions, observed, self._clock(), float(plan.cost))
         self._on_plan(PlanReport(raw_actions=raw_actions, latency_s=float(plan.latency_s), cost=float(plan.cost),
                                  iterations=int(plan.iterations), observed_tick=observed.tick,
-                                 installed=installed))
+                                 installed=installed, disagreement=bool(plan.disagreement)))

@@ -24,7 +24,9 @@ from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.model.image_normalization import normalize_images
 from lewm_ros.planning.cem import CEM
 from lewm_ros.planning.config import MPCConfig
+from lewm_ros.planning.policy import PolicyProposer
 from lewm_ros.runtime.backend import STATIC_SHAPE_BACKENDS, InferenceBackend, PlanningContext, make_backend
+from lewm_ros.runtime.policy_runner import PolicyRunner, make_policy_runner
 
 _LOG = logging.getLogger(__name__)
 
@@ -35,7 +37,9 @@ class Plan:
     blocks: (H, block_dim) float32 [z-scored] the CEM mean; cost: lowest sampled cost of the last
     iteration; latency_s: wall time of ``plan()`` [s]; iterations: CEM iterations run;
     cost_history: lowest sampled cost per iteration; warm_started: whether the solve started
-    from the previous plan."""
+    from the previous plan; mode: the planner mode; proposal_cost: the world model's cost of the
+    policy's proposal (mode policy_cem, else None); disagreement: that cost was far above the
+    best sampled plan's (:meth:`lewm_ros.planning.policy.PolicyProposer.disagrees`)."""
     raw_actions: np.ndarray
     blocks: np.ndarray
     cost: float
@@ -43,15 +47,24 @@ class Plan:
     iterations: int
     cost_history: tuple[float, ...]
     warm_started: bool
+    mode: str = 'cem'
+    proposal_cost: float | None = None
+    disagreement: bool = False
 
 
 class MPCPlanner:
-    """Receding-horizon CEM planner over a backend (see module docstring)."""
+    """Receding-horizon CEM planner over a backend (see module docstring); policy: the model
+    directory's goal-conditioned policy, required by the modes 'policy' and 'policy_cem'."""
 
-    def __init__(self, backend: InferenceBackend, metadata: ModelMetadata, config: MPCConfig | None = None) -> None:
+    def __init__(self, backend: InferenceBackend, metadata: ModelMetadata, config: MPCConfig | None = None,
+                 policy: PolicyRunner | None = None) -> None:
         self.backend = backend
         self.metadata = metadata
         self.config = config or MPCConfig()
+        if self.config.mode != 'cem' and policy is None:
+            raise ValueError(f"planner mode {self.config.mode!r} needs the model's goal-conditioned policy")
+        self._proposer = None if policy is None else \
+            PolicyProposer(policy, backend.arrays, backend.block_dim, backend.latent_dim, self.config)
         if metadata.block_dim != backend.block_dim:
             raise ValueError(f'metadata block_dim (frameskip {metadata.frameskip} x action_dim '
                              f'{metadata.action_dim} = {metadata.block_dim}) does not match the model '
@@ -82,14 +95,18 @@ class MPCPlanner:
 
         The backend scores with ``config.cost`` (the critics); static-shape backends (ONNX Runtime,
         TensorRT) are built for this config's planning batch (num_samples x horizon) unless
-        ``backend_options`` say otherwise."""
+        ``backend_options`` say otherwise. Modes other than 'cem' load the model directory's
+        policy on the runtime that goes with the backend
+        (:func:`~lewm_ros.runtime.policy_runner.make_policy_runner`)."""
         metadata = load_metadata(model_dir)  # validated, and checked against config.json
         config = config or MPCConfig()
+        policy = None if config.mode == 'cem' else \
+            make_policy_runner(backend, model_dir, device, backend_options.get('num_threads'))
         backend_options.setdefault('cost', config.cost)
         if backend in STATIC_SHAPE_BACKENDS:
             backend_options.setdefault('num_samples', config.cem.num_samples)
             backend_options.setdefault('horizon', config.cem.horizon)
-        return cls(make_backend(backend, model_dir, device=device, **backend_options), metadata, config)
+        return cls(make_backend(backend, model_dir, device=device, **backend_options), metadata, config, policy)
 
     # ----- state --------------------------------------------------------------------------
     def reset(self) -> None:
@@ -188,12 +205,15 @@ class MPCPlanner:
         return PlanningContext(history_latents=latents, history_blocks=blocks, goal_latent=goal)
 
     def plan(self) -> Plan:
-        """Solve CEM from the warm start (if any) and return the de-normalised, clipped plan."""
+        """Solve CEM from the warm start (if any), or run the policy mode (``config.mode``), and
+        return the de-normalised, clipped plan."""
         start = time.perf_counter()
         context = self.context()
         cfg = self.config
         warm = cfg.warm_start and self._warm is not None
-        if warm:
+        if cfg.mode != 'cem':
+            result = self._proposer.solve(self.cem, self.backend.costs, context, self._warm if warm else None)
+        elif warm:
             result = self.cem.solve(self.backend.costs, context, init_mean=self._warm, init_std=cfg.warm_std,
                                     iterations=cfg.warm_iterations)
         else:
@@ -205,4 +225,6 @@ class MPCPlanner:
         _LOG.debug('plan: cost %.4f, %d iterations, %.1f ms, warm=%s', result.cost, result.iterations,
                   latency * 1e3, warm)
         return Plan(raw_actions=raw, blocks=blocks, cost=result.cost, latency_s=latency,
-                    iterations=result.iterations, cost_history=result.cost_history, warm_started=warm)
+                    iterations=result.iterations, cost_history=result.cost_history, warm_started=warm,
+                    mode=cfg.mode, proposal_cost=result.proposal_costs[0] if result.proposal_costs else None,
+                    disagreement=self._proposer is not None and self._proposer.disagrees(result))

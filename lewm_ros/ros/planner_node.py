@@ -344,7 +344,7 @@ class PlannerNode(LifecycleNode):
             self.stats.control_rate.tick(now)
 
     def _on_plan(self, report: PlanReport) -> None:
-        self.stats.plan_finished(report.latency_s, report.cost, self._now())
+        self.stats.plan_finished(report.latency_s, report.cost, self._now(), report.disagreement)
         self._cost_pub.publish(Float32(data=report.cost))
         if report.installed:
             self._actions_pub.publish(planned_actions_message(report.raw_actions))

@@ -43,10 +43,19 @@ def test_defaults_resolve_against_the_model():
     ({'crop_box': [0, 0, 10]}, 'crop_box'),
     ({'goal_image_path': '/nonexistent/goal.png'}, 'goal_image_path'),
     ({'unknown_thing': 1}, 'unknown_thing'),
+    ({'planner.mode': 'dream'}, 'planner.mode'),
+    ({'planner.disagreement_ratio': 0.5}, 'planner.disagreement_ratio'),
 ])
 def test_bad_values_name_the_parameter(values, name):
     with pytest.raises(ValueError, match=name.replace('.', r'\.')):
         P.from_values({'model_dir': '/models/m', **values})
+
+
+def test_planner_mode_reaches_the_mpc_config():
+    config = good(**{'planner.mode': 'policy_cem', 'planner.disagreement_ratio': 3.0}).planner.mpc_config()
+    assert config.mode == 'policy_cem' and config.policy.goal_blocks is None
+    assert config.policy.disagreement_ratio == 3.0
+    assert good(**{'planner.policy_goal_blocks': 8.0}).planner.mpc_config().policy.goal_blocks == 8.0
 
 
 @pytest.mark.parametrize('values, name', [

@@ -48,7 +48,8 @@ class EpisodeResult:
     """success: the success test held at some env step within the budget (the paper's success);
     first_success_step: the first such env step (None: never); final_success: it holds after the
     last env step; steps: env steps run (= the budget); start/final/min distance [task units];
-    plan_latencies_s: every plan's latency [s]; costs: every plan's cost."""
+    plan_latencies_s: every plan's latency [s]; costs: every plan's cost; disagreements: plans
+    on which the world model scored the policy's proposal far above CEM's best (mode policy_cem)."""
     success: bool
     steps: int
     start_distance: float
@@ -58,6 +59,7 @@ class EpisodeResult:
     final_success: bool = False
     plan_latencies_s: list[float] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    disagreements: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def run_planner_episode(task, planner, spec: EpisodeSpec, cfg: EvalConfig) -> Ep
         plan = planner.plan()
         result.plan_latencies_s.append(float(plan.latency_s))
         result.costs.append(float(plan.cost))
+        result.disagreements += int(plan.disagreement)
         for block in plan.raw_actions[:cfg.receding_blocks]:
             for action in block:
                 obs = task.step(action)[0]
@@ -186,6 +189,7 @@ def summarize(results: list[EpisodeResult], distance_bins: tuple[float, ...] = (
         summary['plan_latency_ms_p50'] = 1e3 * float(np.percentile(latencies, 50))
         summary['plan_latency_ms_p99'] = 1e3 * float(np.percentile(latencies, 99))
         summary['plans'] = len(latencies)
+        summary['policy_disagreements'] = sum(r.disagreements for r in results)
     return summary
 
 

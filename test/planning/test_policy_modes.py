@@ -1,0 +1,145 @@
+"""Planner modes policy / policy_cem on a tiny random model and a random goal-conditioned policy
+(real files: weights, config, verified ONNX export; torch and ONNX Runtime runners)."""
+import dataclasses
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from lewm_ros.model.policy import GoalPolicy, load_policy, save_policy
+from lewm_ros.planning.cem import CEM
+from lewm_ros.planning.config import CEMConfig, MPCConfig, PolicyModeConfig
+from lewm_ros.planning.mpc import MPCPlanner
+from lewm_ros.runtime.onnx_manifest import model_hash, sha256_file
+from lewm_ros.runtime.policy_export import export_policy_onnx
+from lewm_ros.runtime.policy_format import GoalPolicyConfig
+from lewm_ros.runtime.policy_runner import OnnxPolicyRunner, TorchPolicyRunner, make_policy_runner
+from planning_fixtures import FRAMESKIP, IMAGE, tiny_metadata
+
+LATENT = 16
+BLOCK = FRAMESKIP * 2
+
+
+def write_policy(model_dir, num_blocks=3, seed=0):
+    """A random policy (output scaled up so that it reaches the action bounds) with its ONNX."""
+    torch.manual_seed(seed)
+    config = GoalPolicyConfig(latent_dim=LATENT, block_dim=BLOCK, num_blocks=num_blocks, hidden_dim=32,
+                              model_hash=model_hash(model_dir))
+    policy = GoalPolicy(config)
+    with torch.no_grad():
+        policy.net[-1].weight.mul_(20.0)
+    weights = save_policy(policy, model_dir)
+    dataclasses.replace(config, weights_sha256=sha256_file(weights)).save(model_dir)
+    export_policy_onnx(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope='module')
+def policy_dir(tiny_model_dir, tmp_path_factory):
+    directory = tmp_path_factory.mktemp('policy_model')
+    for item in tiny_model_dir.iterdir():
+        if item.is_file():
+            shutil.copy(item, directory / item.name)
+    return write_policy(directory)
+
+
+def frame(seed):
+    return np.random.default_rng(seed).integers(0, 256, (IMAGE, IMAGE, 3), dtype=np.uint8)
+
+
+def ready(planner):
+    planner.set_goal(frame(100))
+    planner.observe(frame(1), None)
+    planner.observe(frame(2), np.zeros((FRAMESKIP, 2)))
+    return planner
+
+
+def config(mode, **policy):
+    cem = CEMConfig(num_samples=16, num_elites=4, iterations=3, horizon=4, clamp_to_bounds=True, hold_actions=True)
+    return MPCConfig(cem=cem, warm_iterations=2, mode=mode, policy=PolicyModeConfig(**policy))
+
+
+def test_torch_and_onnx_runners_agree(policy_dir):
+    latent, goal = np.random.default_rng(0).standard_normal((2, LATENT)).astype(np.float32)
+    torch_blocks = TorchPolicyRunner(policy_dir).propose(latent, goal, 4.0)
+    onnx_blocks = OnnxPolicyRunner(policy_dir).propose(latent, goal, 4.0)
+    assert torch_blocks.shape == (3, BLOCK) and np.abs(torch_blocks - onnx_blocks).max() < 1e-4
+
+
+@pytest.mark.parametrize('backend', ['torch', 'onnxruntime'])
+def test_policy_mode_returns_the_policy_plan_padded_and_clipped(policy_dir, backend):
+    planner = ready(MPCPlanner.from_model_dir(policy_dir, backend=backend, config=config('policy')))
+    context = planner.context()
+    latent, goal = (planner.arrays.to_host(x) for x in (context.history_latents[-1, ...], context.goal_latent))
+    expected = TorchPolicyRunner(policy_dir).propose(latent, goal, 4.0)  # goal_blocks None = the horizon
+    plan = planner.plan()
+    assert plan.mode == 'policy' and plan.iterations == 0 and math.isnan(plan.cost) and not plan.disagreement
+    np.testing.assert_allclose(plan.blocks[:3], expected, atol=1e-4)
+    assert np.all(plan.blocks[3] == 0.0)  # P = 3 < H = 4: the tail is the action mean
+    meta = tiny_metadata()
+    raw = np.clip(meta.denormalize_blocks(expected), meta.action_low, meta.action_high)
+    np.testing.assert_allclose(plan.raw_actions[:3], raw, atol=1e-4)
+    assert raw.min() == meta.action_low[1] or raw.max() == meta.action_high[1]  # clipping did happen
+
+
+def test_policy_cem_scores_the_proposal_and_counts_disagreements(policy_dir):
+    planner = ready(MPCPlanner.from_model_dir(policy_dir, config=config('policy_cem', disagreement_ratio=1.0)))
+    plan = planner.plan()
+    assert plan.mode == 'policy_cem' and plan.iterations == 2 and plan.proposal_cost is not None
+    assert plan.cost <= plan.proposal_cost  # the proposal was a candidate: the best sample is no worse
+    assert plan.disagreement == (plan.proposal_cost > plan.cost)
+    planner.observe(frame(3), plan.raw_actions[0])
+    assert planner.plan().proposal_cost is not None  # warm: the previous plan is injected beside it
+
+
+def test_cem_proposals_compete_by_cost_only():
+    target = torch.linspace(-1, 1, 4 * BLOCK).reshape(4, BLOCK)
+    costs = lambda candidates, context: ((torch.as_tensor(candidates) - target) ** 2).sum(dim=(1, 2))  # noqa: E731
+    from lewm_ros.runtime.arrays import array_space
+    cem = CEM(CEMConfig(num_samples=32, num_elites=4, iterations=3, horizon=4), BLOCK, array_space('torch'))
+    good = cem.solve(costs, None, proposals=target[None])
+    assert good.proposal_costs == (0.0,) and good.cost_history[0] == 0.0
+    bad_proposal = torch.full((1, 4, BLOCK), 50.0)
+    bad = cem.solve(costs, None, proposals=bad_proposal)
+    assert bad.proposal_costs[0] > 1e4 and float(torch.as_tensor(bad.mean).abs().max()) < 10.0
+    with pytest.raises(ValueError, match='proposals must be'):
+        cem.solve(costs, None, proposals=torch.zeros(32, 4, BLOCK))
+
+
+def test_a_policy_mode_without_a_policy_or_with_a_stale_one_is_refused(tiny_model_dir, policy_dir, tmp_path):
+    with pytest.raises(ValueError, match='no goal-conditioned policy'):
+        MPCPlanner.from_model_dir(tiny_model_dir, config=config('policy'))
+    stale = tmp_path / 'stale'
+    shutil.copytree(policy_dir, stale)
+    GoalPolicyConfig.load(stale).__class__(**{**dataclasses.asdict(GoalPolicyConfig.load(stale)),
+                                              'model_hash': '0' * 64}).save(stale)
+    with pytest.raises(ValueError, match='trained on world model'):
+        make_policy_runner('torch', stale)
+    tampered = tmp_path / 'tampered'
+    shutil.copytree(policy_dir, tampered)
+    (tampered / 'policy.onnx').write_bytes(b'not onnx')
+    with pytest.raises(ValueError, match='not the export its policy config records'):
+        make_policy_runner('onnxruntime', tampered)
+    assert load_policy(policy_dir).config.num_blocks == 3
+
+
+def test_policy_config_is_validated():
+    with pytest.raises(ValueError, match='policy.num_blocks'):
+        GoalPolicyConfig(latent_dim=4, block_dim=2, num_blocks=0)
+    with pytest.raises(ValueError, match='unknown key'):
+        GoalPolicyConfig.from_dict({'latent_dim': 4, 'block_dim': 2, 'surprise': 1})
+    with pytest.raises(ValueError, match='mpc.mode'):
+        MPCConfig(mode='dream')
+    with pytest.raises(ValueError, match='disagreement_ratio'):
+        PolicyModeConfig(disagreement_ratio=0.5)
+
+
+def test_bench_times_every_mode(policy_dir):
+    from lewm_ros.bench.modes import bench_mode, mode_table
+    rows = [bench_mode(policy_dir, mode, 'mpc', 'torch', 'cpu', decisions=3, threads=1)
+            for mode in ('cem', 'policy', 'policy_cem')]
+    assert [r['mode'] for r in rows] == ['cem', 'policy', 'policy_cem']
+    assert all(0 < r['plan_ms_p50'] <= r['plan_ms_p99'] <= r['plan_ms_max'] for r in rows)
+    assert '| policy | - | torch | 3 |' in mode_table(rows)
