@@ -48,7 +48,7 @@ def main() -> int:
     rclpy.init()
     goal = Path(args.model_dir) / 'goal.png'
     overrides = [Parameter('model_dir', value=args.model_dir), Parameter('backend', value=args.backend),
-                 Parameter('cpu_threads', value=args.threads), Parameter('surprise.action', value='none')]
+                 Parameter('cpu_threads', value=args.threads)]
     if goal.is_file():
         overrides.append(Parameter('goal_image_path', value=str(goal)))
     node = PlannerNode(parameter_overrides=overrides)

@@ -42,7 +42,7 @@ ROBOT_VENV="${LEWM_ROBOT_VENV:-.venv-robot}"
 if ! "$ROBOT_VENV/bin/python" -c "import lewm_ros, rclpy, onnxruntime, array_api_compat, cv2" 2>/dev/null; then
   echo "[setup] creating the torch-free robot environment $ROBOT_VENV (lewm_ros[robot-cpu])"
   python3 -m venv "$ROBOT_VENV"
-  "$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt --no-build-isolation -e ".[robot-cpu]" \
+  "$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt -e ".[robot-cpu]" \
     $(grep -E '^ros-' requirements.txt) 2>&1 | grep -v -i warning || true
 fi
 if "$ROBOT_VENV/bin/python" -c "import torch" 2>/dev/null; then

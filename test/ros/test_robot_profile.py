@@ -103,8 +103,7 @@ def test_planner_node_without_torch_plans_like_the_torch_backend(robot_python, t
     cv2.imwrite(str(goal_path), cv2.cvtColor(goal, cv2.COLOR_RGB2BGR))
     env = {**os.environ, 'ROS_DOMAIN_ID': str(DOMAIN_ID), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
            'PYTHONUNBUFFERED': '1', 'LEWM_ENGINE_CACHE': str(tmp_path / 'cache')}
-    params = {'model_dir': MODEL, 'backend': 'onnxruntime', 'goal_image_path': goal_path, 'cpu_threads': 1,
-              'surprise.action': 'none'}
+    params = {'model_dir': MODEL, 'backend': 'onnxruntime', 'goal_image_path': goal_path, 'cpu_threads': 1}
     process = subprocess.Popen([robot_python, '-m', 'lewm_ros.ros.planner_node', '--ros-args', '-r', f'__ns:={NS}',
                                 *[a for k, v in params.items() for a in ('-p', f'{k}:={v}')]],
                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
