@@ -32,7 +32,7 @@ def generate_launch_description():
                                           'default: the shipped tworoom model.'),
         DeclareLaunchArgument('backend', default_value='torch', description='torch | onnxruntime | tensorrt.'),
         DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N.'),
-        DeclareLaunchArgument('task', default_value='tworoom', description='Simulated task: tworoom | reacher.'),
+        DeclareLaunchArgument('task', default_value='tworoom', description='Simulated task: tworoom | reacher | pusht.'),
         DeclareLaunchArgument('mode', default_value='realtime',
                               description='realtime (wall-clock paced) | lockstep (one env step per command).'),
         DeclareLaunchArgument('use_sim_time', default_value='true',
