@@ -16,5 +16,5 @@ def test_surprise_rows(tmp_path):
                  '--threads', '1', '--json', str(out)]) == 0
     (row,) = json.loads(out.read_text())['results']
     assert row['backend'] == 'torch' and row['decisions'] == 3 and (row['samples'], row['horizon']) == (64, 5)
-    assert row['cycle_ms_p50'] > 0 and row['cycle_ms_p50_monitor'] > 0 and row['observe_ms_p50_monitor'] > 0
+    assert row['plan_ms_p50'] > 0 and row['plan_ms_p50_monitor'] > 0 and row['predictor_step_ms_p50'] > 0
     assert {'overhead_pct', 'predictor_step_pct'} <= set(row)

@@ -1,13 +1,15 @@
 """``lewm-bench --surprise``: what the surprise monitor adds to the planner thread's work.
 
 At every block boundary the planner thread runs ``observe(frame, executed block)`` then
-``plan()``; with the monitor, ``observe`` also takes one predictor step and the monitor scores it
+``plan()``; with the monitor, ``observe`` also returns a surprise probe, which the thread runs
+right after the plan (one predictor step) and the monitor scores
 (:mod:`lewm_ros.control.surprise_monitor`). Two planners with the same config and seed (the MPC
 default, ``MPCConfig()``) run the same frames, one without and one with the monitor, the two
 alternating block by block so that load on the machine falls on both alike. A row reports per
-variant the p50 of the whole cycle (observe + plan) [ms] and of observe alone [ms], and the
-overhead: the difference of the cycle p50s relative to the plain cycle [%], and the predictor
-step's own cost (difference of the observe p50s) relative to it [%].
+variant the p50 of the plan latency (observe + plan: from the frame to the new plan) [ms], its
+overhead (difference of the p50s relative to the plain one) [%], and the p50 of the predictor
+step and scoring after the plan [ms], relative to the plain plan latency [%] (the thread's extra
+busy time per block).
 """
 from __future__ import annotations
 
@@ -54,41 +56,41 @@ def bench_surprise(model_dir: Path, backend: str, device: str, decisions: int, t
         planner.set_goal(goal)
         planner.observe(first, None)
         blocks.append(planner.plan().raw_actions[0])
-    cycle: list[list[float]] = [[], []]
-    observe: list[list[float]] = [[], []]
+    latency: list[list[float]] = [[], []]
+    step: list[float] = []
     for i in range(decisions + history):
         frame = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         for scored in ((0, 1) if i % 2 else (1, 0)):
             start = time.perf_counter()
-            score = planners[scored].observe(frame, blocks[scored], score_surprise=bool(scored))
-            if score is not None:
-                monitor.update(score, i)
-            observed = time.perf_counter()
+            probe = planners[scored].observe(frame, blocks[scored], score_surprise=bool(scored))
             blocks[scored] = planners[scored].plan().raw_actions[0]
+            planned = time.perf_counter()
+            if probe is not None:
+                monitor.update(probe(), i)
             if i >= history:  # steady state: the history is full
-                cycle[scored].append((time.perf_counter() - start) * 1e3)
-                observe[scored].append((observed - start) * 1e3)
-    plain, monitored = (statistics.median(c) for c in cycle)
-    step = statistics.median(observe[1]) - statistics.median(observe[0])
-    row.update(cycle_ms_p50=plain, cycle_ms_p50_monitor=monitored, observe_ms_p50=statistics.median(observe[0]),
-               observe_ms_p50_monitor=statistics.median(observe[1]),
-               overhead_pct=100.0 * (monitored - plain) / plain, predictor_step_pct=100.0 * step / plain)
+                latency[scored].append((planned - start) * 1e3)
+                if scored:
+                    step.append((time.perf_counter() - planned) * 1e3)
+    plain, monitored = (statistics.median(c) for c in latency)
+    row.update(plan_ms_p50=plain, plan_ms_p50_monitor=monitored, overhead_pct=100.0 * (monitored - plain) / plain,
+               predictor_step_ms_p50=statistics.median(step),
+               predictor_step_pct=100.0 * statistics.median(step) / plain)
     return row
 
 
 def surprise_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the --surprise rows."""
-    lines = ['| backend | budget (N x iters, warm iters x H) | decisions | cycle p50 [ms] | with monitor [ms] | '
-             'overhead | observe p50 [ms] | with monitor [ms] | predictor step |',
-             '|---|---|---|---|---|---|---|---|---|']
+    lines = ['| backend | budget (N x iters, warm iters x H) | decisions | plan latency p50 [ms] | with monitor [ms] | '
+             'overhead | predictor step after the plan p50 [ms] | of the plan latency |',
+             '|---|---|---|---|---|---|---|---|']
     for r in rows:
         budget = f"{r['samples']} x {r['iterations']}, {r['warm_iterations']} x {r['horizon']}"
         if 'skipped' in r:
-            lines.append(f"| {r['backend']} | {budget} | skipped: {r['skipped'][:60]} | | | | | | |")
+            lines.append(f"| {r['backend']} | {budget} | skipped: {r['skipped'][:60]} | | | | | |")
             continue
-        lines.append(f"| {r['backend']} | {budget} | {r['decisions']} | {r['cycle_ms_p50']:.2f} | "
-                     f"{r['cycle_ms_p50_monitor']:.2f} | {r['overhead_pct']:+.1f}% | {r['observe_ms_p50']:.2f} | "
-                     f"{r['observe_ms_p50_monitor']:.2f} | {r['predictor_step_pct']:+.1f}% |")
+        lines.append(f"| {r['backend']} | {budget} | {r['decisions']} | {r['plan_ms_p50']:.2f} | "
+                     f"{r['plan_ms_p50_monitor']:.2f} | {r['overhead_pct']:+.1f}% | {r['predictor_step_ms_p50']:.2f} | "
+                     f"{r['predictor_step_pct']:.1f}% |")
     return '\n'.join(lines)
 
 

@@ -20,6 +20,8 @@ from lewm_ros.control.surprise_monitor import SurpriseMonitor, SurpriseReading
 from lewm_ros.model.metadata import ModelMetadata
 
 LOG = logging.getLogger(__name__)
+#: Transitions at the start of an epoch (after a reset of the planner history) left unscored.
+RESTART_UNSCORED = 2
 
 
 class Planner(Protocol):
@@ -31,7 +33,7 @@ class Planner(Protocol):
     def set_goal(self, rgb: np.ndarray) -> None: ...
     def reset(self) -> None: ...
     def observe(self, rgb: np.ndarray, executed_raw_actions: np.ndarray | None,
-                score_surprise: bool = False) -> float | None: ...
+                score_surprise: bool = False) -> Callable[[], float] | None: ...
     def plan(self): ...
 
 
@@ -89,10 +91,13 @@ class PlanningWorker:
     """planner: an MPCPlanner; stream: the ActionStream the timer reads; clock: now [s] on the
     control clock; on_plan: called from the worker thread after each plan; surprise: the
     monitor that scores the observed block boundaries (None: no score), on_surprise: called
-    from the worker thread with each reading, before the next plan. The first transition of an
-    epoch is not scored: its first frame may predate the restart (the robot was moved while
-    stopped and a frame from before was still the newest); a stale frame further back in the
-    history barely moves the prediction."""
+    from the worker thread with each reading, right after the plan of the same round (the
+    predictor steps never delay a plan; an alarm latches a stop that overrides it). The first
+    RESTART_UNSCORED transitions of an epoch are not scored: the first frame may predate the
+    restart (the robot was moved while stopped and a frame from before was still the newest),
+    and while the robot starts from rest a command applied one step late (a loaded machine)
+    changes the block's motion the most; a stale frame further back in the history barely moves
+    the prediction."""
 
     def __init__(self, planner: Planner, stream: ActionStream, receding_blocks: int,
                  clock: Callable[[], float], on_plan: Callable[[PlanReport], None],
@@ -161,14 +166,18 @@ class PlanningWorker:
                 items = list(self._queue)
                 self._queue.clear()
             try:
-                latest = self._apply(items)
+                probes: list[tuple[int, Callable[[], float]]] = []
+                latest = self._apply(items, probes)
                 if latest is not None and self._plan_due(latest):
                     self._plan(latest)
+                self._score(probes)
             except Exception:  # a failing plan must not kill the thread: the watchdog stops the robot
                 self.errors += 1
                 LOG.exception('planning failed; the robot stops when the plan times out')
 
-    def _apply(self, items: list) -> BlockBoundary | None:
+    def _apply(self, items: list, probes: list[tuple[int, Callable[[], float]]]) -> BlockBoundary | None:
+        """Apply the queued items in order; the surprise probes of the observed boundaries go to
+        ``probes`` as (tick, probe). Returns the newest boundary of the current epoch, or None."""
         latest = None
         for item in items:
             if isinstance(item, GoalRequest):
@@ -188,17 +197,23 @@ class PlanningWorker:
                     self._epoch_frames = 0
                     if self._surprise is not None:
                         self._surprise.reset_streak()
-                score = self._planner.observe(rgb, boundary.executed,
-                                              score_surprise=self._surprise is not None and self._epoch_frames >= 2)
+                probe = self._planner.observe(rgb, boundary.executed,
+                                              score_surprise=self._surprise is not None
+                                              and self._epoch_frames > RESTART_UNSCORED)
                 self._epoch_frames += 1
-                if score is not None:
-                    reading = self._surprise.update(score, boundary.tick)
-                    if self._on_surprise is not None:
-                        self._on_surprise(reading)
+                if probe is not None:
+                    probes.append((boundary.tick, probe))
                 latest = boundary
         if latest is not None and latest.epoch != self._stream.epoch:
             return None
         return latest
+
+    def _score(self, probes: list[tuple[int, Callable[[], float]]]) -> None:
+        """The surprise readings of the observed boundaries, in order, to the monitor and on_surprise."""
+        for tick, probe in probes:
+            reading = self._surprise.update(probe(), tick)
+            if self._on_surprise is not None:
+                self._on_surprise(reading)
 
     def _plan_due(self, latest: BlockBoundary) -> bool:
         if not self._planner.has_goal:

@@ -1,10 +1,11 @@
 """Online surprise monitor: the world model's own prediction error as a runtime safety signal
 (no ROS, no torch).
 
-At every block boundary the planner thread scores the frame just observed
-(:meth:`lewm_ros.planning.MPCPlanner.observe` with ``score_surprise``: one predictor step from
-the history and the block actually executed, ||predicted - observed latent||^2 summed over D
-[latent units^2]) and hands the score to :meth:`SurpriseMonitor.update`. The monitor reports it in
+At every block boundary the planner thread scores the frame just observed (the
+:class:`~lewm_ros.planning.mpc.SurpriseProbe` of :meth:`lewm_ros.planning.MPCPlanner.observe`
+with ``score_surprise``, run right after that round's plan: one predictor step from the history
+and the block actually executed, ||predicted - observed latent||^2 summed over D [latent
+units^2]) and hands the score to :meth:`SurpriseMonitor.update`. The monitor reports it in
 calibrated units (the score over the reference quantile of normal transitions): from the model's
 :class:`~lewm_ros.control.surprise_calibration.SurpriseCalibration` when it ships one, else from
 a running estimate over the scores seen so far (after ``warmup_blocks`` blocks; reported as

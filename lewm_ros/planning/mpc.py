@@ -52,6 +52,22 @@ class Plan:
     disagreement: bool = False
 
 
+@dataclass(frozen=True)
+class SurpriseProbe:
+    """The surprise of one observed frame, computed when called: ``backend.predict_next(context,
+    block)`` (one predictor step from the history before the frame and the block executed since,
+    (block,) [z-scored]) against the frame's latent (D,): ||predicted - latent||^2 summed over D
+    [latent units^2]."""
+    backend: InferenceBackend
+    context: PlanningContext
+    block: Any
+    latent: Any
+
+    def __call__(self) -> float:
+        predicted = self.backend.predict_next(self.context, self.block)
+        return float(((predicted - self.latent) ** 2).sum())
+
+
 class MPCPlanner:
     """Receding-horizon CEM planner over a backend (see module docstring); policy: the model
     directory's goal-conditioned policy, required by the modes 'policy' and 'policy_cem'."""
@@ -144,15 +160,15 @@ class MPCPlanner:
         self._goal = self._encode(image_uint8_hwc)
 
     def observe(self, image_uint8_hwc: np.ndarray, executed_raw_actions: np.ndarray | None = None,
-                score_surprise: bool = False) -> float | None:
+                score_surprise: bool = False) -> SurpriseProbe | None:
         """Add the frame at a block boundary.
 
         executed_raw_actions: (frameskip, A) [raw units] the block executed since the previous
         observed frame, or None when unknown (first frame, or after a gap): then the history
         restarts at this frame. A known block also shifts the warm start by one block.
-        score_surprise: also return the frame's surprise, ||predict_next(history, block) - z||^2
-        summed over D [latent units^2] (one predictor step); None when not asked for or when there
-        is no prediction (no history or no executed block).
+        score_surprise: also return the frame's :class:`SurpriseProbe` (its surprise, computed when
+        called, so that a caller can plan first); None when not asked for or when there is no
+        prediction (no history or no executed block).
         """
         z = self._encode(image_uint8_hwc)
         if executed_raw_actions is None:
@@ -162,18 +178,17 @@ class MPCPlanner:
         expected = (self.metadata.frameskip, self.metadata.action_dim)
         if raw.shape != expected:
             raise ValueError(f'executed_raw_actions must be (frameskip, action_dim) = {expected}, got {raw.shape}')
-        surprise = None
+        probe = None
         if self._latents:
             block = self.arrays.from_host(self.metadata.normalize_blocks(raw))
             if score_surprise:
-                predicted = self.backend.predict_next(self._history_context(), block)
-                surprise = float(((predicted - z) ** 2).sum())
+                probe = SurpriseProbe(self.backend, self._history_context(), block, z)
             self._blocks.append(block)
         self._latents.append(z)
         self._latents = self._latents[-self.history:]
         self._blocks = self._blocks[len(self._blocks) - (len(self._latents) - 1):]
         self.shift_executed(1)
-        return surprise
+        return probe
 
     def shift_executed(self, n_blocks: int) -> None:
         """Drop the first n_blocks of the warm start and append zero-mean blocks."""

@@ -1,6 +1,6 @@
 """PlanningWorker with a surprise monitor, no ROS: a real MPCPlanner on a random compact model
-scores every block boundary of an epoch but its first transition (whose first frame may predate
-the restart), and hands each reading over before planning."""
+scores every block boundary of an epoch but its first transitions (RESTART_UNSCORED), and hands
+each reading over."""
 import threading
 
 import numpy as np
@@ -28,7 +28,7 @@ def planner(tmp_path_factory):
     return MPCPlanner(make_backend('torch', directory), metadata, config)
 
 
-def test_worker_scores_each_epoch_from_its_second_transition(planner):
+def test_worker_scores_each_epoch_after_its_first_transitions(planner):
     readings, done = [], threading.Event()
 
     def on_surprise(reading):
@@ -44,12 +44,12 @@ def test_worker_scores_each_epoch_from_its_second_transition(planner):
     worker.start()
     try:
         for epoch in (0, 1):
-            for i in range(4):
+            for i in range(5):
                 frame = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
                 worker.submit_boundary(BlockBoundary(tick=FRAMESKIP * i, executed=None if i == 0 else block,
                                                      epoch=epoch), frame)
         assert done.wait(60.0)
     finally:
         worker.stop()
-    assert [r.tick for r in readings] == [10, 15, 10, 15]
+    assert [r.tick for r in readings] == [15, 20, 15, 20]
     assert all(r.score > 0 and r.calibrated for r in readings)

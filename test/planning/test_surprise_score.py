@@ -1,4 +1,4 @@
-"""MPCPlanner.observe(score_surprise=True): the predictor step on the real history and the
+"""MPCPlanner.observe(score_surprise=True) -> SurpriseProbe: the predictor step on the real history and the
 executed block, against the model's own teacher-forced prediction (torch backend, tiny model)."""
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ def test_score_is_the_squared_error_of_one_predictor_step():
     images = frames(5)
     blocks = np.random.default_rng(1).uniform(-0.3, 0.3, (4, FRAMESKIP, ACTION_DIM))
     assert planner.observe(images[0], None, score_surprise=True) is None            # no prediction yet
-    scores = [planner.observe(images[i + 1], blocks[i], score_surprise=True) for i in range(4)]
+    scores = [planner.observe(images[i + 1], blocks[i], score_surprise=True)() for i in range(4)]
     assert planner.observe(images[4], blocks[3]) is None                              # not asked for
     z = model.encode(normalize_images(torch.from_numpy(images)))                      # (5, D)
     act = model.encode_actions(torch.from_numpy(meta.normalize_blocks(blocks))[None].float())[0]  # (4, D)

@@ -29,7 +29,7 @@ def test_faults_stop_the_robot_within_three_blocks_and_normal_episodes_raise_no_
     env = {**os.environ, 'ROS_DOMAIN_ID': '87', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'MUJOCO_GL': 'egl'}
     subprocess.run([sys.executable, '-m', 'lewm_training.demo', '--model-dir', str(MODEL), '--params',
                     str(tmp_path / 'params.yaml'), '--episodes', str(len(FAULTS)), '--faults', *FAULTS,
-                    '--fault-after', '10', '--gif-episodes', str(len(FAULTS)), '--headless', '--out', str(tmp_path)],
+                    '--fault-after', '15', '--gif-episodes', str(len(FAULTS)), '--headless', '--out', str(tmp_path)],
                    env=env, check=True, timeout=580, stdout=subprocess.DEVNULL)
     faults = json.loads((tmp_path / 'demo_results.json').read_text())['summary']['faults']
     rows = faults['episodes']
@@ -37,6 +37,6 @@ def test_faults_stop_the_robot_within_three_blocks_and_normal_episodes_raise_no_
     assert [row['fault'] for row in rows] == list(FAULTS)
     for row in rows:
         if row['fault'] != 'none':
-            assert row['stop_blocks'] is not None and row['stop_blocks'] <= 3, row
+            assert row['alarm_step'] is not None and row['stop_blocks'] is not None and row['stop_blocks'] <= 3, row
     assert faults['normal_episodes'] == 2 and faults['normal_with_alarm'] == 0
     assert (tmp_path / 'demo_surprise.png').stat().st_size > 0 and (tmp_path / 'demo.gif').stat().st_size > 0

@@ -3,7 +3,7 @@
 
 One episode: a :class:`~lewm_training.sim_robot.SimRobot` start/goal pair, the MPC planner
 executing the first block of every plan, and at every block boundary the planner's
-``observe(frame, executed block, score_surprise=True)`` -- the score planner_node computes --
+``observe(frame, executed block, score_surprise=True)`` probe -- the score planner_node computes --
 handed to a :class:`~lewm_ros.control.surprise_monitor.SurpriseMonitor` (the class the node
 runs). A fault (:mod:`lewm_training.faults`) may be injected before the first env step of a
 given block. The robot keeps going after an alarm, so the whole score trace is recorded.
@@ -65,7 +65,7 @@ def run_episode(robot: SimRobot, planner: MPCPlanner, monitor: SurpriseMonitor, 
         actions = planner.plan().raw_actions[0]                      # (frameskip, A) [raw units]
         for action in actions:
             frame = robot.step(action)
-        score = planner.observe(frame.pixels, actions, score_surprise=True)
+        score = planner.observe(frame.pixels, actions, score_surprise=True)()
         reading = monitor.update(score, tick=(block + 1) * len(actions))
         trace.scores.append(reading.score)
         trace.levels.append(np.nan if reading.level is None else reading.level)
