@@ -102,3 +102,16 @@ def test_heuristic_reaches_goal_poses(task):
                 reached += 1
                 break
     assert reached >= 4, reached
+
+
+def test_protocol_episodes_move_the_block():
+    """Push-T evaluation pairs come from the pushing heuristic after it reached the block: the goal
+    differs from the start (a random walk would mostly leave the block where it is)."""
+    from lewm_training.evaluate import EvalConfig, episodes_from_policy
+    specs = episodes_from_policy('pusht', 32, EvalConfig(episodes=12, seed=42), heuristic_frac=0.0)
+    task = make_task('pusht', image_size=32)
+    solved_at_start = sum(task.is_success(spec.start_state, spec.goal_state) for spec in specs)
+    task.close()
+    assert solved_at_start <= 6, solved_at_start
+    moving = sum(np.linalg.norm(spec.start_state[7:9]) > 0.02 for spec in specs)   # started mid-push
+    assert moving >= 9, moving

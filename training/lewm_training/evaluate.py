@@ -103,18 +103,18 @@ def episodes_from_dataset(data: str | Path, cfg: EvalConfig) -> list[EpisodeSpec
 
 def episodes_from_policy(task_name: str, image_size: int, cfg: EvalConfig, heuristic_frac: float = 0.5
                          ) -> list[EpisodeSpec]:
-    """Start/goal pairs from fresh trajectories of the collection policy mix (seeded, held out by seed)."""
-    from lewm_training.policies import PolicyConfig, make_policy
+    """Start/goal pairs from fresh trajectories of the collection policy mix (seeded, held out by
+    seed; :func:`~lewm_training.policies.protocol_pair`)."""
+    from lewm_training.policies import make_policy, protocol_pair, protocol_policy_config
     task = make_task(task_name, image_size=image_size, seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed + 10_000)
+    policy_config = protocol_policy_config(task, heuristic_frac)
     specs = []
     for i in range(cfg.episodes):
         task.reset(seed=cfg.seed * 1000 + i)
-        _, policy = make_policy(PolicyConfig(kind='mix', heuristic_frac=heuristic_frac), task, rng)
-        start = task.get_state()
-        for _ in range(cfg.goal_offset):
-            task.step(policy(task))
-        specs.append(EpisodeSpec(start, task.get_state(), f'policy rollout {i}'))
+        _, policy = make_policy(policy_config, task, rng)
+        start, goal = protocol_pair(task, policy, cfg.goal_offset)
+        specs.append(EpisodeSpec(start, goal, f'policy rollout {i}'))
     task.close()
     return specs
 

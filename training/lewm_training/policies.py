@@ -95,3 +95,26 @@ def make_policy(config: PolicyConfig, task: MujocoTask,
     if kind == 'heuristic':
         return kind, HeuristicPolicy(task, rng, config.noise)
     return kind, RandomWalkPolicy(task, rng, config.hold_prob, config.smoothing)
+
+
+def protocol_policy_config(task: MujocoTask, heuristic_frac: float) -> PolicyConfig:
+    """The policy mix whose rollouts give ``task``'s evaluation start/goal pairs: ``heuristic_frac``
+    goal-directed episodes, unless the task fixes the share (``task.protocol_heuristic_frac``)."""
+    fixed = task.protocol_heuristic_frac
+    return PolicyConfig(kind='mix', heuristic_frac=heuristic_frac if fixed is None else fixed)
+
+
+def protocol_pair(task: MujocoTask, policy: RandomWalkPolicy | HeuristicPolicy,
+                  goal_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start, goal) states (state_dim,) of one evaluation episode from the live simulation (just
+    reset): env steps of ``policy`` until ``task.protocol_ready()`` (at most
+    ``task.protocol_warmup_steps``), the start, ``goal_offset`` more env steps, the goal. The
+    simulation is left at the goal."""
+    for _ in range(task.protocol_warmup_steps):
+        if task.protocol_ready():
+            break
+        task.step(policy(task))
+    start = task.get_state()
+    for _ in range(goal_offset):
+        task.step(policy(task))
+    return start, task.get_state()

@@ -18,7 +18,7 @@ import numpy as np
 
 from lewm_ros.validation import check_choice, check_int, check_number, check_positive, require
 from lewm_training.faults import FaultInjector
-from lewm_training.policies import PolicyConfig, make_policy
+from lewm_training.policies import make_policy, protocol_pair, protocol_policy_config
 from lewm_training.tasks import make_task, task_names
 
 MODES = ('realtime', 'lockstep')
@@ -44,7 +44,8 @@ SIM_PARAMS: tuple[SimParam, ...] = (
     SimParam('goal_offset', 'integer', 25, 'env steps',
              'Goal = the state after this many env steps of the collection policy mix from the start.'),
     SimParam('heuristic_frac', 'double', 0.5, '',
-             'Probability that an episode goal comes from the goal-directed heuristic (else the random walk).'),
+             'Probability that an episode goal comes from the goal-directed heuristic (else the random walk); '
+             'pusht always uses the heuristic.'),
     SimParam('mode', 'string', 'realtime', '', f'Stepping: one of {", ".join(MODES)}.'),
     SimParam('real_time_factor', 'double', 1.0, '',
              "realtime: sim seconds per wall second (steps at real_time_factor / dt Hz)."),
@@ -157,7 +158,7 @@ class SimRobot:
         self.dt = self.task.dt
         self.action_dim = self.task.action_dim
         self._policy_rng = np.random.default_rng(config.seed + 10_000)
-        self._policy_config = PolicyConfig(kind='mix', heuristic_frac=config.heuristic_frac)
+        self._policy_config = protocol_policy_config(self.task, config.heuristic_frac)
         self._episode: Episode | None = None
         self._next_index = 0
         self._total_steps = 0
@@ -197,11 +198,8 @@ class SimRobot:
         self.faults.clear()
         self.task.set_goal(None)
         self.task.reset(seed=self.config.seed * 1000 + index)
-        start = self.task.get_state()
         _, policy = make_policy(self._policy_config, self.task, self._policy_rng)
-        for _ in range(self.config.goal_offset):
-            self.task.step(policy(self.task))
-        goal = self.task.get_state()
+        start, goal = protocol_pair(self.task, policy, self.config.goal_offset)
         self.task.reset(options={'state': start})
         self.task.set_goal(goal)
         self._episode = Episode(index, start, goal, self.task.render_state(goal))

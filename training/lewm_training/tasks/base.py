@@ -46,6 +46,13 @@ class MujocoTask(abc.ABC):
 
     name: str = ''
     camera: str = 'top'
+    protocol_warmup_steps: int = 0
+    """At most this many env steps of the collection policy run before an evaluation episode's
+    start state, until :meth:`protocol_ready` (see :func:`lewm_training.policies.protocol_pair`);
+    0: the start is a reset state."""
+    protocol_heuristic_frac: float | None = None
+    """The share of goal-directed evaluation episodes the task needs, or None: the caller's
+    mix (see :func:`lewm_training.policies.protocol_policy_config`)."""
 
     def __init__(self, xml: str, image_size: int, seed: int | None, n_substeps: int,
                  action_low: np.ndarray, action_high: np.ndarray, state_dim: int) -> None:
@@ -106,6 +113,11 @@ class MujocoTask(abc.ABC):
     @abc.abstractmethod
     def agent_geoms(self) -> list[int]:
         """Geom ids recoloured by :meth:`recolor`."""
+
+    def protocol_ready(self) -> bool:
+        """Whether the live state may start an evaluation episode (after the warm-up steps of
+        ``protocol_warmup_steps``); every state may, unless a task says otherwise."""
+        return True
 
     # ----- shared behaviour -----------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[Observation, dict]:
