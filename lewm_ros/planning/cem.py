@@ -71,8 +71,8 @@ class CEM:
         """Minimise costs_fn over (H, block) plans.
 
         init_mean: (H, block) [z-scored] warm start, an array of the solver's space or a host array
-        (default zeros); init_std: scalar or (H, block) (default config.init_std); iterations:
-        override config.iterations (MPC warm solves); proposals: (P, H, block) [z-scored] plans
+        (default zeros); init_std: scalar or (H, block) host array (default config.init_std);
+        iterations: override config.iterations (MPC warm solves); proposals: (P, H, block) [z-scored] plans
         from elsewhere (a policy, the previous plan), P < num_samples, scored among the
         candidates of every iteration in place of samples 1..P: they become elites only when
         the cost ranks them there.
