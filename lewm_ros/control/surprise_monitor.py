@@ -17,6 +17,7 @@ planner_node and ``lewm-train surprise-eval`` run this same class.
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from dataclasses import dataclass
 
@@ -109,11 +110,16 @@ class SurpriseMonitor:
         return float(np.quantile(np.fromiter(self._normal, np.float64), REFERENCE_LEVEL))
 
     def update(self, score: float, tick: int) -> SurpriseReading:
-        """The reading of one block boundary's score [latent units^2]."""
+        """The reading of one block boundary's score [latent units^2]. A non-finite score (the
+        model produced NaN or inf) counts as over the threshold, warming up or not, and never
+        enters the running estimate: the monitor fails closed."""
         with self._lock:
             policy = self._policy
             reference = self.reference()
-            level = None if reference is None else score / max(reference, 1e-12)
+            if not math.isfinite(score):
+                level = math.inf
+            else:
+                level = None if reference is None else score / max(reference, 1e-12)
             exceeded = level is not None and level >= policy.threshold
             self._streak = self._streak + 1 if exceeded else 0
             if not exceeded:

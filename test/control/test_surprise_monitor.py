@@ -60,6 +60,22 @@ def test_running_estimate_after_warmup_ignores_alarms():
     assert monitor.reference() == pytest.approx(1.0)                       # the alarm is not "normal"
 
 
+@pytest.mark.parametrize('calibration', [CAL, None])
+@pytest.mark.parametrize('bad', [math.nan, math.inf])
+def test_non_finite_scores_alarm_and_never_become_normal(calibration, bad):
+    monitor = SurpriseMonitor(SurprisePolicy(action='stop', threshold=3.0, consecutive=1, warmup_blocks=10),
+                              calibration)
+    for i in range(10):
+        monitor.update(1.0, tick=i)
+    reference = monitor.reference()
+    reading = monitor.update(bad, tick=10)
+    assert reading.alarm and reading.level == math.inf and monitor.status().level == 'error'
+    assert monitor.reference() == reference                                 # not in the running estimate
+    assert monitor.update(1e9, tick=11).alarm                                # still armed afterwards
+    warming = SurpriseMonitor(SurprisePolicy(action='stop', threshold=3.0, consecutive=1), None)
+    assert warming.update(bad, tick=0).alarm                                 # even while warming up
+
+
 def test_policy_parameters_fail_configure_on_a_typo_and_change_while_running():
     with pytest.raises(ValueError, match='parameter surprise.action'):
         P.from_values({'model_dir': '/m', 'surprise.action': 'stopp'})
