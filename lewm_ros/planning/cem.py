@@ -33,13 +33,16 @@ class CEMResult:
     """mean: (H, block) [z-scored] the plan, an array of the solver's space; cost: lowest sampled
     cost of the last iteration; iterations: iterations run; elapsed_s: wall time of the solve [s];
     cost_history: lowest sampled cost of every iteration; proposal_costs: cost of each injected
-    proposal in the first iteration (empty without proposals)."""
+    proposal in the first iteration (empty without proposals); best: (H, block) the candidate
+    with the lowest cost of the last iteration (the plan the cost chose, whereas ``mean`` was
+    never scored)."""
     mean: Any
     cost: float
     iterations: int
     elapsed_s: float
     cost_history: tuple[float, ...]
     proposal_costs: tuple[float, ...] = ()
+    best: Any = None
 
 
 class CEM:
@@ -107,7 +110,8 @@ class CEM:
         cost_history = tuple(float(c) for c in space.to_host(xp.concat(best, axis=0)))
         return CEMResult(mean=mean, cost=cost_history[-1], iterations=iterations,
                          elapsed_s=time.perf_counter() - start, cost_history=cost_history,
-                         proposal_costs=tuple(float(c) for c in space.to_host(proposal_costs)) if p else ())
+                         proposal_costs=tuple(float(c) for c in space.to_host(proposal_costs)) if p else (),
+                         best=xp.take(samples, order[:1], axis=0)[0, ...])
 
     def _proposals(self, proposals: Any, shape: tuple[int, int]) -> Any:
         """proposals (P, H, block) as an array of the solver's space; (0, H, block) for None."""

@@ -108,6 +108,39 @@ def test_cem_proposals_compete_by_cost_only():
         cem.solve(costs, None, proposals=torch.zeros(32, 4, BLOCK))
 
 
+class _FixedRunner:
+    """A policy runner that proposes the same blocks whatever the input (a bad or broken policy)."""
+
+    def __init__(self, blocks):
+        self.blocks = np.asarray(blocks, np.float32)
+        self.config = GoalPolicyConfig(latent_dim=LATENT, block_dim=BLOCK, num_blocks=len(self.blocks))
+
+    def propose(self, latent, goal, goal_blocks):
+        return self.blocks
+
+
+@pytest.mark.parametrize('proposal', [50.0, math.nan])
+def test_policy_cem_never_returns_a_plan_worse_than_the_previous_one(proposal):
+    """The previous plan is the optimum (cost 0); a far or non-finite proposal must not pull the
+    returned plan away from it (the elite mean of samples around the proposal would)."""
+    from lewm_ros.planning.policy import PolicyProposer
+    from lewm_ros.runtime.arrays import array_space
+    from lewm_ros.runtime.backend import PlanningContext
+    space = array_space('numpy')
+    target = np.linspace(-1, 1, 4 * BLOCK, dtype=np.float32).reshape(4, BLOCK)
+    costs = lambda candidates, context: ((np.asarray(candidates) - target) ** 2).sum(axis=(1, 2))  # noqa: E731
+    mpc = config('policy_cem')
+    proposer = PolicyProposer(_FixedRunner(np.full((4, BLOCK), proposal)), space, BLOCK, LATENT, mpc)
+    context = PlanningContext(np.zeros((1, LATENT), np.float32), np.zeros((0, BLOCK), np.float32),
+                              np.zeros(LATENT, np.float32))
+    cem = CEM(dataclasses.replace(mpc.cem, clamp_to_bounds=False), BLOCK, space, action_dim=2)
+    result = proposer.solve(cem, costs, context, previous=target)
+    assert float(costs(np.asarray(result.mean)[None], None)[0]) == 0.0
+    assert result.proposal_costs[0] > 1e3 and proposer.disagrees(result)
+    cold = proposer.solve(cem, costs, context, previous=None)               # no previous plan: still finite
+    assert np.all(np.isfinite(np.asarray(cold.mean)))
+
+
 def test_a_policy_mode_without_a_policy_or_with_a_stale_one_is_refused(tiny_model_dir, policy_dir, tmp_path):
     with pytest.raises(ValueError, match='no goal-conditioned policy'):
         MPCPlanner.from_model_dir(tiny_model_dir, config=config('policy'))
