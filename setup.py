@@ -35,8 +35,8 @@ setup(
         # A robot without torch (README "Install on a robot"): ONNX Runtime on any CPU ...
         'robot-cpu': ['onnxruntime', 'opencv-python-headless', 'rosbags-image'],
         # ... or TensorRT on an NVIDIA GPU through pycuda (JetPack ships TensorRT on a Jetson).
-        'robot-trt': ['pycuda', 'onnx', 'opencv-python-headless', 'rosbags-image',
-                      'tensorrt; platform_machine == "x86_64"'],
+        'robot-trt': ['pycuda', 'onnx', 'onnxruntime', 'opencv-python-headless', 'rosbags-image',
+                      'tensorrt>=10,<12; platform_machine == "x86_64"'],
     },
     zip_safe=True,
     maintainer='lewm_ros maintainers',

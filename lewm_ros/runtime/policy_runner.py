@@ -6,6 +6,7 @@ once per plan, so its (D,) inputs and (P, block) output cross to the host once e
 from __future__ import annotations
 
 import abc
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,14 @@ class OnnxPolicyRunner(PolicyRunner):
 def make_policy_runner(backend: str, model_dir: str | Path, device: Any = 'cpu',
                        num_threads: int | None = None) -> PolicyRunner:
     """The policy runner that goes with a backend: ONNX Runtime for 'onnxruntime' (CPU), torch on
-    the backend's device for 'torch' and 'tensorrt'. ValueError naming the model directory when it
-    ships no policy (``lewm-train fit-policy`` makes one) or one that does not fit its world model."""
+    the backend's device for 'torch', and for 'tensorrt' torch when it is installed, else ONNX
+    Runtime on the CPU (the torch-free robot-trt install; the policy is a small MLP). ValueError
+    naming the model directory when it ships no policy (``lewm-train fit-policy`` makes one) or one
+    that does not fit its world model."""
     if not has_policy(model_dir):
         raise ValueError(f'{model_dir} has no goal-conditioned policy (policy_config.json): train one with '
                          'lewm-train fit-policy, or use planner mode cem')
-    runner = (OnnxPolicyRunner(model_dir, num_threads) if backend == 'onnxruntime'
-              else TorchPolicyRunner(model_dir, device))
+    on_onnxruntime = backend == 'onnxruntime' or (backend == 'tensorrt' and importlib.util.find_spec('torch') is None)
+    runner = OnnxPolicyRunner(model_dir, num_threads) if on_onnxruntime else TorchPolicyRunner(model_dir, device)
     _LOG.info('goal-conditioned policy of %s: %s', model_dir, type(runner).__name__)
     return runner
