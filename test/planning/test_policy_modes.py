@@ -69,19 +69,36 @@ def test_torch_and_onnx_runners_agree(policy_dir):
 
 
 @pytest.mark.parametrize('backend', ['torch', 'onnxruntime'])
-def test_policy_mode_returns_the_policy_plan_padded_and_clipped(policy_dir, backend):
+def test_policy_mode_holds_the_policy_block_clipped(policy_dir, backend):
     planner = ready(MPCPlanner.from_model_dir(policy_dir, backend=backend, config=config('policy')))
     context = planner.context()
     latent, goal = (planner.arrays.to_host(x) for x in (context.history_latents[-1, ...], context.goal_latent))
-    expected = TorchPolicyRunner(policy_dir).propose(latent, goal, 4.0)  # goal_blocks None = the horizon
+    expected = TorchPolicyRunner(policy_dir).propose(latent, goal, 1.0)[0]  # goal_blocks: 1 by default
     plan = planner.plan()
     assert plan.mode == 'policy' and plan.iterations == 0 and math.isnan(plan.cost) and not plan.disagreement
-    np.testing.assert_allclose(plan.blocks[:3], expected, atol=1e-4)
-    assert np.all(plan.blocks[3] == 0.0)  # P = 3 < H = 4: the tail is the action mean
+    np.testing.assert_allclose(plan.blocks, np.tile(expected, (4, 1)), atol=1e-4)  # held over H = 4
     meta = tiny_metadata()
     raw = np.clip(meta.denormalize_blocks(expected), meta.action_low, meta.action_high)
-    np.testing.assert_allclose(plan.raw_actions[:3], raw, atol=1e-4)
+    np.testing.assert_allclose(plan.raw_actions[0], raw, atol=1e-4)
     assert raw.min() == meta.action_low[1] or raw.max() == meta.action_high[1]  # clipping did happen
+
+
+def test_policy_cem_unrolls_the_policy_through_the_world_model(policy_dir):
+    """Block j of the proposal is the policy's block at the latent the predictor expects after
+    blocks 0..j-1 (history window kept), so the proposal is what the policy would do in the model."""
+    from lewm_ros.runtime.backend import PlanningContext
+    planner = ready(MPCPlanner.from_model_dir(policy_dir, config=config('policy_cem')))
+    context = planner.context()
+    proposal = np.asarray(planner._proposer.propose(context))
+    runner, backend = TorchPolicyRunner(policy_dir), planner.backend
+    latents, blocks, goal = context.history_latents, context.history_blocks, context.goal_latent
+    for j in range(4):
+        expected = runner.propose(np.asarray(latents[-1]), np.asarray(goal), 1.0)[0]
+        np.testing.assert_allclose(proposal[j], expected, atol=1e-4)
+        block = torch.as_tensor(expected)
+        latent = backend.predict_next(PlanningContext(latents, blocks, goal), block)
+        latents, blocks = torch.cat([latents, latent[None]])[-3:], torch.cat([blocks, block[None]])[-2:]
+    assert not np.allclose(proposal[0], proposal[1])  # the predicted latents moved the policy
 
 
 def test_policy_cem_scores_the_proposal_and_counts_disagreements(policy_dir):
@@ -167,6 +184,8 @@ def test_policy_config_is_validated():
         MPCConfig(mode='dream')
     with pytest.raises(ValueError, match='disagreement_ratio'):
         PolicyModeConfig(disagreement_ratio=0.5)
+    with pytest.raises(ValueError, match='cem.num_samples'):
+        MPCConfig(cem=CEMConfig(num_samples=2, num_elites=2), mode='policy_cem')
 
 
 def test_bench_times_every_mode(policy_dir):
