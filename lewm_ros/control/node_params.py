@@ -51,7 +51,7 @@ class PlannerParams:
     warm_std [z-scored] (warm-started solve); horizon [blocks]; seed; hold_actions: one action
     per block; receding_blocks: blocks executed before a replan [blocks]; cost: the critics;
     mode: cem | policy | policy_cem; policy_goal_blocks: blocks to the goal told to the policy
-    [blocks] (0 = horizon); disagreement_ratio: see PolicyModeConfig."""
+    [blocks]; disagreement_ratio: see PolicyModeConfig."""
     num_samples: int
     num_elites: int
     iterations: int
@@ -64,14 +64,14 @@ class PlannerParams:
     receding_blocks: int
     cost: LatentCostConfig
     mode: str = 'cem'
-    policy_goal_blocks: float = 0.0
-    disagreement_ratio: float = 2.0
+    policy_goal_blocks: float = 1.0
+    disagreement_ratio: float = 10.0
 
     def mpc_config(self) -> MPCConfig:
         """The planner's MPCConfig (samples are always clamped to the action bounds on a robot)."""
         cem = CEMConfig(num_samples=self.num_samples, num_elites=self.num_elites, iterations=self.iterations,
                         horizon=self.horizon, clamp_to_bounds=True, seed=self.seed, hold_actions=self.hold_actions)
-        policy = PolicyModeConfig(goal_blocks=self.policy_goal_blocks or None,
+        policy = PolicyModeConfig(goal_blocks=self.policy_goal_blocks,
                                   disagreement_ratio=self.disagreement_ratio)
         return MPCConfig(cem=cem, cost=self.cost, warm_start=self.warm_start, warm_iterations=self.warm_iterations,
                          warm_std=self.warm_std, mode=self.mode, policy=policy)

@@ -94,8 +94,9 @@ SPECS: tuple[ParamSpec, ...] = (
               f'Planner mode: one of {", ".join(PLANNER_MODES)}. cem: CEM alone; policy: the model\'s '
               'goal-conditioned policy alone (lewm-train fit-policy; one forward per plan, no rollout); '
               'policy_cem: CEM (warm budget) seeded by the policy\'s proposal, the rollout cost decides.'),
-    ParamSpec('planner.policy_goal_blocks', 'double', 0.0, 'blocks', False,
-              'Blocks the policy is told remain to reach the goal; 0 = planner.horizon.', (0.0, 1000.0)),
+    ParamSpec('planner.policy_goal_blocks', 'double', _MPC.policy.goal_blocks, 'blocks', False,
+              'Blocks the policy is told remain to reach the goal (1: the most direct block toward it).',
+              (0.01, 1000.0)),
     ParamSpec('planner.disagreement_ratio', 'double', _MPC.policy.disagreement_ratio, '', False,
               'policy_cem: count a policy/world-model disagreement (diagnostics policy_disagreements) when '
               'the rollout cost of the policy\'s proposal exceeds this many times the best sampled plan\'s.',

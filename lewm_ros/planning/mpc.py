@@ -79,8 +79,6 @@ class MPCPlanner:
         self.config = config or MPCConfig()
         if self.config.mode != 'cem' and policy is None:
             raise ValueError(f"planner mode {self.config.mode!r} needs the model's goal-conditioned policy")
-        self._proposer = None if policy is None else \
-            PolicyProposer(policy, backend.arrays, backend.block_dim, backend.latent_dim, self.config)
         if metadata.block_dim != backend.block_dim:
             raise ValueError(f'metadata block_dim (frameskip {metadata.frameskip} x action_dim '
                              f'{metadata.action_dim} = {metadata.block_dim}) does not match the model '
@@ -94,6 +92,9 @@ class MPCPlanner:
         if history > backend.history:
             raise ValueError(f'mpc.history must be in [1, {backend.history}] (the model history), got {history}')
         self.history = history
+        predict = None if backend.predictor_missing() else backend.predict_next
+        self._proposer = None if policy is None else \
+            PolicyProposer(policy, backend.arrays, backend.block_dim, backend.latent_dim, self.config, predict, history)
         self.horizon = self.config.cem.horizon
         low = np.tile(np.asarray(metadata.action_low), (metadata.frameskip, 1))
         high = np.tile(np.asarray(metadata.action_high), (metadata.frameskip, 1))

@@ -53,7 +53,7 @@ def test_bad_values_name_the_parameter(values, name):
 
 def test_planner_mode_reaches_the_mpc_config():
     config = good(**{'planner.mode': 'policy_cem', 'planner.disagreement_ratio': 3.0}).planner.mpc_config()
-    assert config.mode == 'policy_cem' and config.policy.goal_blocks is None
+    assert config.mode == 'policy_cem' and config.policy.goal_blocks == 1.0
     assert config.policy.disagreement_ratio == 3.0
     assert good(**{'planner.policy_goal_blocks': 8.0}).planner.mpc_config().policy.goal_blocks == 8.0
 

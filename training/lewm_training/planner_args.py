@@ -89,7 +89,7 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
         help="planner mode (default cem): policy = the model's goal-conditioned policy alone, policy_cem = CEM "
              '(warm budget) seeded by it')
     arg('--policy-goal-blocks', type=float, default=None,
-        help='blocks the policy is told remain to the goal (default: the horizon)')
+        help='blocks the policy is told remain to the goal (default 1: the most direct block)')
     add_cost_argument(group)
 
 
@@ -133,7 +133,7 @@ def describe(choice: PlannerChoice) -> str:
     cost = ', '.join(f'{name.removesuffix("_weight")}={getattr(c.cost, name):g}'
                      for name in ('terminal_weight', 'stage_weight', 'action_weight', 'smoothness_weight')
                      if getattr(c.cost, name) > 0)
-    goal = f'goal {c.policy.goal_blocks or cem.horizon:g} blocks ahead'
+    goal = f'goal {c.policy.goal_blocks:g} blocks ahead'
     if c.mode == 'policy':
         return (f'{choice.label}: goal-conditioned policy alone ({goal}), H {cem.horizon}, replan every '
                 f'{choice.receding_blocks} block(s)')
