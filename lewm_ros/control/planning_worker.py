@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -165,15 +166,19 @@ class PlanningWorker:
                     return
                 items = list(self._queue)
                 self._queue.clear()
+            probes: list[tuple[int, Callable[[], float]]] = []
             try:
-                probes: list[tuple[int, Callable[[], float]]] = []
                 latest = self._apply(items, probes)
                 if latest is not None and self._plan_due(latest):
                     self._plan(latest)
-                self._score(probes)
             except Exception:  # a failing plan must not kill the thread: the watchdog stops the robot
                 self.errors += 1
                 LOG.exception('planning failed; the robot stops when the plan times out')
+            try:  # the observed boundaries are scored even when planning failed
+                self._score(probes)
+            except Exception:
+                self.errors += 1
+                LOG.exception('surprise reporting failed')
 
     def _apply(self, items: list, probes: list[tuple[int, Callable[[], float]]]) -> BlockBoundary | None:
         """Apply the queued items in order; the surprise probes of the observed boundaries go to
@@ -211,7 +216,13 @@ class PlanningWorker:
     def _score(self, probes: list[tuple[int, Callable[[], float]]]) -> None:
         """The surprise readings of the observed boundaries, in order, to the monitor and on_surprise."""
         for tick, probe in probes:
-            reading = self._surprise.update(probe(), tick)
+            try:
+                score = probe()
+            except Exception:  # no prediction to trust: the monitor counts it as surprising (fails closed)
+                self.errors += 1
+                LOG.exception('surprise score failed at tick %d: counted as over the threshold', tick)
+                score = math.nan
+            reading = self._surprise.update(score, tick)
             if self._on_surprise is not None:
                 self._on_surprise(reading)
 

@@ -53,3 +53,32 @@ def test_worker_scores_each_epoch_after_its_first_transitions(planner):
         worker.stop()
     assert [r.tick for r in readings] == [15, 20, 15, 20]
     assert all(r.score > 0 and r.calibrated for r in readings)
+
+
+def test_a_failing_surprise_score_alarms(planner, monkeypatch):
+    """A predictor step that raises gives no prediction to trust: the monitor counts it as over
+    the threshold (fails closed) and the worker counts the error; the thread survives."""
+    def broken(*args, **kwargs):
+        raise RuntimeError('predictor step failed')
+
+    monkeypatch.setattr(planner.backend, 'predict_next', broken)
+    readings, done = [], threading.Event()
+
+    def on_surprise(reading):
+        readings.append(reading)
+        done.set()
+
+    monitor = SurpriseMonitor(SurprisePolicy(action='stop', consecutive=1), SurpriseCalibration.from_scores([1.0], 't'))
+    worker = PlanningWorker(planner, ActionStream(FRAMESKIP, 2), 1, lambda: 0.0, lambda report: None, monitor,
+                            on_surprise)
+    rng, block = np.random.default_rng(1), np.zeros((FRAMESKIP, 2))
+    worker.start()
+    try:
+        for i in range(5):
+            frame = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+            worker.submit_boundary(BlockBoundary(tick=FRAMESKIP * i, executed=None if i == 0 else block, epoch=7),
+                                   frame)
+        assert done.wait(60.0)
+    finally:
+        worker.stop()
+    assert readings[0].alarm and readings[0].level == float('inf') and worker.errors >= 1
