@@ -29,10 +29,13 @@ class SurpriseCalibration(JsonRecord):
     """quantiles: level (as text, e.g. '0.99') -> score [latent units^2] of normal transitions,
     non-decreasing in the level, > 0; reference_level: the level that is one calibrated unit
     (one of the quantiles' levels); samples: transitions measured; source: how they were made
-    (the command); format_version: FORMAT_VERSION."""
+    (the command); model_hash: hex sha256 of the world model it was measured on
+    (:func:`lewm_ros.runtime.onnx_manifest.model_hash`; '' = not bound to one); format_version:
+    FORMAT_VERSION."""
     quantiles: dict[str, float]
     samples: int
     source: str = ''
+    model_hash: str = ''
     reference_level: float = REFERENCE_LEVEL
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +62,7 @@ class SurpriseCalibration(JsonRecord):
                 self.reference_level, f'one of the quantile levels {[level for level, _ in levels]}')
         check_int('samples', self.samples, 1)
         require(isinstance(self.source, str), 'source', self.source, 'text')
+        require(isinstance(self.model_hash, str), 'model_hash', self.model_hash, 'a hex sha256 or empty')
 
     @property
     def reference(self) -> float:
@@ -68,7 +72,7 @@ class SurpriseCalibration(JsonRecord):
     def to_dict(self) -> dict[str, Any]:
         return {'format_version': self.format_version, 'reference_level': self.reference_level,
                 'quantiles': dict(self.quantiles), 'samples': self.samples, 'source': self.source,
-                'extra': dict(self.extra)}
+                'model_hash': self.model_hash, 'extra': dict(self.extra)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SurpriseCalibration:
@@ -77,19 +81,30 @@ class SurpriseCalibration(JsonRecord):
         return cls(**data)
 
     @classmethod
-    def from_scores(cls, scores, source: str, extra: dict[str, Any] | None = None) -> SurpriseCalibration:
-        """The calibration of normal scores (a sequence of finite floats > 0 [latent units^2])."""
+    def from_scores(cls, scores, source: str, extra: dict[str, Any] | None = None,
+                    model_hash: str = '') -> SurpriseCalibration:
+        """The calibration of normal scores (a sequence of finite floats > 0 [latent units^2]) of
+        the world model with hash ``model_hash``."""
         import numpy as np
         values = np.asarray(scores, np.float64).ravel()
         require(len(values) > 0 and bool(np.all(np.isfinite(values))), 'scores', f'{len(values)} values',
                 'at least one, all finite')
         quantiles = {f'{level:g}': float(np.quantile(values, level)) for level in QUANTILE_LEVELS}
-        return cls(quantiles=quantiles, samples=len(values), source=source, extra=dict(extra or {}))
+        return cls(quantiles=quantiles, samples=len(values), source=source, model_hash=model_hash,
+                   extra=dict(extra or {}))
 
 
 def load_calibration(model_dir: str | Path) -> SurpriseCalibration | None:
     """The model's calibration, or None when it ships none; ValueError naming the file when the
-    file is there but invalid (a broken calibration is never silently ignored)."""
-    if not (Path(model_dir) / CALIBRATION_FILE).is_file():
+    file is there but invalid, or was measured on other weights (a model retrained in place keeps
+    a calibration whose scale no longer holds: never silently used)."""
+    path = Path(model_dir) / CALIBRATION_FILE
+    if not path.is_file():
         return None
-    return SurpriseCalibration.load(model_dir)
+    calibration = SurpriseCalibration.load(model_dir)
+    if calibration.model_hash:
+        from lewm_ros.runtime.onnx_manifest import model_hash
+        actual = model_hash(model_dir)
+        require(calibration.model_hash == actual, f'{path}: model_hash', calibration.model_hash,
+                f'the model in {model_dir} ({actual}): re-run lewm-train surprise --calibrate')
+    return calibration

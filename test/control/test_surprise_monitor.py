@@ -36,6 +36,22 @@ def test_invalid_calibration_file_fails_naming_it(tmp_path, edit, match):
     assert CALIBRATION_FILE in str(info.value)
 
 
+def test_a_calibration_of_other_weights_fails_naming_it(tmp_path):
+    import shutil
+    from pathlib import Path
+    from lewm_ros.runtime.onnx_manifest import model_hash
+    shipped = Path(__file__).resolve().parents[2] / 'models' / 'tworoom_compact'
+    assert load_calibration(shipped).model_hash == model_hash(shipped)      # the shipped one is bound
+    for name in ('config.json', 'weights.pt', 'lewm_meta.json', CALIBRATION_FILE):
+        shutil.copy(shipped / name, tmp_path / name)
+    assert load_calibration(tmp_path) is not None
+    with open(tmp_path / 'weights.pt', 'ab') as weights:                   # retrained in place
+        weights.write(b'0')
+    with pytest.raises(ValueError, match='model_hash') as info:
+        load_calibration(tmp_path)
+    assert CALIBRATION_FILE in str(info.value) and 'surprise --calibrate' in str(info.value)
+
+
 def test_calibrated_levels_and_consecutive_blocks():
     monitor = SurpriseMonitor(SurprisePolicy(action='stop', threshold=3.0, consecutive=2), CAL)
     ref = CAL.reference

@@ -27,6 +27,7 @@ import numpy as np
 
 from lewm_ros.control.surprise_calibration import SurpriseCalibration, load_calibration
 from lewm_ros.control.surprise_monitor import SurpriseMonitor, SurprisePolicy
+from lewm_ros.runtime.onnx_manifest import model_hash
 from lewm_ros.validation import check_int, require
 from lewm_training.faults import FAULT_KINDS
 from lewm_training.surprise_episodes import SurpriseTrace, run_episode
@@ -131,7 +132,8 @@ def calibrate(model_dir: Path, episodes: int, blocks: int, seed: int, threads: i
               f'--calibrate-blocks {blocks} --seed {seed}')
     return SurpriseCalibration.from_scores(scores, source, extra={'planner': 'MPCConfig() (64 x 5, warm start)',
                                                                   'episodes': episodes, 'blocks': blocks,
-                                                                  'seed': seed, 'commit': _commit()})
+                                                                  'seed': seed, 'commit': _commit()},
+                                           model_hash=model_hash(model_dir))
 
 
 def plot_traces(report: dict, path: Path) -> Path:
