@@ -235,7 +235,8 @@ def _surprise_policy(v: dict[str, Any]) -> SurprisePolicy:
     """surprise.* -> SurprisePolicy; an unknown action is an error naming the parameter."""
     try:
         return SurprisePolicy(action=v['surprise.action'], threshold=v['surprise.threshold'],
-                              consecutive=v['surprise.consecutive'], warmup_blocks=v['surprise.warmup_blocks'])
+                              consecutive=v['surprise.consecutive'], instant_threshold=v['surprise.instant_threshold'],
+                              warmup_blocks=v['surprise.warmup_blocks'])
     except ValueError as exc:
         raise ValueError(f'parameter {exc}') from None
 

@@ -169,6 +169,9 @@ SPECS: tuple[ParamSpec, ...] = (
               'surprise_calibration.json, else a running estimate).', (0.1, 1e6)),
     ParamSpec('surprise.consecutive', 'integer', _SURPRISE.consecutive, 'blocks', True,
               'Blocks in a row at or above surprise.threshold that raise an alarm.', (1, 100)),
+    ParamSpec('surprise.instant_threshold', 'double', _SURPRISE.instant_threshold, 'calibrated units', True,
+              'A single block at or above this level raises an alarm at once (a teleport, a push, black '
+              'frames); >= surprise.threshold.', (0.1, 1e6)),
     ParamSpec('surprise.warmup_blocks', 'integer', _SURPRISE.warmup_blocks, 'blocks', False,
               'Without a calibration file: scores the running estimate needs before it reports.', (2, 100_000)),
 )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lewm_ros.control.surprise_calibration import REFERENCE_LEVEL, SurpriseCalibration
-from lewm_ros.validation import check_choice, check_int, check_positive
+from lewm_ros.validation import check_choice, check_int, check_number, check_positive
 
 #: none: no score is computed; warn: diagnostics WARN while alarmed; stop: latched stop (ERROR).
 SURPRISE_ACTIONS = ('none', 'warn', 'stop')
@@ -34,20 +34,32 @@ RUNNING_WINDOW = 1000
 
 @dataclass(frozen=True)
 class SurprisePolicy:
-    """action: one of SURPRISE_ACTIONS; threshold: alarm level [calibrated units: 1 = the
-    reference quantile of normal transitions]; consecutive: blocks in a row at or above the
-    threshold that make an alarm; warmup_blocks: scores the running estimate needs before it
-    reports (models without a calibration)."""
+    """Two tiers: a sudden large surprise (a teleport, a push, a black frame) alarms at once; a
+    moderate one must persist (a frozen camera, a stuck wheel), so one high block of normal
+    driving does not stop the robot (over ROS on a loaded machine, normal blocks reached 4.5).
+
+    action: one of SURPRISE_ACTIONS; threshold: alarm level [calibrated units: 1 = the reference
+    quantile of normal transitions]; consecutive: blocks in a row at or above the threshold that
+    make an alarm; instant_threshold: a single block at or above this level makes an alarm
+    (>= threshold); warmup_blocks: scores the running estimate needs before it reports (models
+    without a calibration)."""
     action: str = 'stop'
     threshold: float = 3.0
-    consecutive: int = 1
+    consecutive: int = 2
+    instant_threshold: float = 8.0
     warmup_blocks: int = 30
 
     def __post_init__(self) -> None:
         check_choice('surprise.action', self.action, SURPRISE_ACTIONS)
         check_positive('surprise.threshold', self.threshold)
         check_int('surprise.consecutive', self.consecutive, 1)
+        check_number('surprise.instant_threshold', self.instant_threshold, self.threshold, 1e6)
         check_int('surprise.warmup_blocks', self.warmup_blocks, 2)
+
+    def alarm(self, level: float | None, streak: int) -> bool:
+        """Whether a block at ``level`` [calibrated units] (None: not yet calibrated), ending a run
+        of ``streak`` blocks at or above the threshold, raises an alarm."""
+        return level is not None and (level >= self.instant_threshold or streak >= self.consecutive)
 
     @property
     def enabled(self) -> bool:
@@ -87,6 +99,7 @@ class SurpriseMonitor:
         self.calibration = calibration
         self._normal: collections.deque[float] = collections.deque(maxlen=RUNNING_WINDOW)
         self._streak = 0
+        self._alarmed = False
         self.alarms = 0
         self.last: SurpriseReading | None = None
 
@@ -124,8 +137,9 @@ class SurpriseMonitor:
             self._streak = self._streak + 1 if exceeded else 0
             if not exceeded:
                 self._normal.append(float(score))
-            alarm = self._streak >= policy.consecutive
-            self.alarms += int(alarm and self._streak == policy.consecutive)
+            alarm = policy.alarm(level, self._streak)
+            self.alarms += int(alarm and not self._alarmed)
+            self._alarmed = alarm
             self.last = SurpriseReading(tick=tick, score=float(score), level=level,
                                         calibrated=self.calibration is not None, streak=self._streak, alarm=alarm)
             return self.last
@@ -134,6 +148,7 @@ class SurpriseMonitor:
         """Forget the run of high scores (the planner history restarted: no prediction spans it)."""
         with self._lock:
             self._streak = 0
+            self._alarmed = False
             self.last = None
 
     def status(self) -> SurpriseStatus:
@@ -148,10 +163,13 @@ class SurpriseMonitor:
             'surprise_score': 'n/a' if last is None else f'{last.score:.4g}',
             'surprise_level': 'n/a' if last is None or last.level is None else f'{last.level:.3g}',
             'surprise_threshold': f'{policy.threshold:g}',
+            'surprise_instant_threshold': f'{policy.instant_threshold:g}',
             'surprise_alarms': str(self.alarms),
         }
         if last is None or not last.alarm:
             return SurpriseStatus('ok', '', values)
-        reason = (f'surprise {last.level:.3g} >= threshold {policy.threshold:g} '
+        reason = (f'surprise {last.level:.3g} >= instant threshold {policy.instant_threshold:g} (tick {last.tick})'
+                  if last.level >= policy.instant_threshold else
+                  f'surprise {last.level:.3g} >= threshold {policy.threshold:g} '
                   f'for {last.streak} block(s) (tick {last.tick})')
         return SurpriseStatus('error' if policy.action == 'stop' else 'warn', reason, values)

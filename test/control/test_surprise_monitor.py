@@ -66,6 +66,22 @@ def test_calibrated_levels_and_consecutive_blocks():
     assert monitor.status().level == 'ok' and not monitor.update(5.0 * ref, tick=20).alarm
 
 
+def test_two_tiers_a_large_block_alarms_at_once_a_moderate_one_must_persist():
+    policy = SurprisePolicy(action='stop', threshold=3.0, consecutive=2, instant_threshold=8.0)
+    monitor, ref = SurpriseMonitor(policy, CAL), CAL.reference
+    assert not monitor.update(4.5 * ref, tick=5).alarm                    # one moderate block: no alarm
+    assert not monitor.update(1.0 * ref, tick=10).alarm
+    instant = monitor.update(30.0 * ref, tick=15)                         # a teleport: at once
+    assert instant.alarm and instant.streak == 1 and 'instant threshold' in monitor.status().reason
+    assert monitor.update(4.0 * ref, tick=20).alarm and monitor.alarms == 1   # the same alarm goes on
+    monitor.update(1.0 * ref, tick=25)
+    monitor.update(3.5 * ref, tick=30)
+    persisting = monitor.update(3.2 * ref, tick=35)                       # a frozen camera: two blocks
+    assert persisting.alarm and monitor.alarms == 2 and 'for 2 block(s)' in monitor.status().reason
+    with pytest.raises(ValueError, match='surprise.instant_threshold'):
+        SurprisePolicy(threshold=5.0, instant_threshold=4.0)
+
+
 def test_running_estimate_after_warmup_ignores_alarms():
     monitor = SurpriseMonitor(SurprisePolicy(action='warn', threshold=3.0, warmup_blocks=10), None)
     readings = [monitor.update(1.0, tick=i) for i in range(10)]

@@ -10,11 +10,13 @@ traces against the threshold.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 
+from lewm_ros.control.surprise_monitor import SurprisePolicy
 from lewm_training.demo_report import EpisodeRecord
 from lewm_training.faults import FAULT_KINDS
 
@@ -50,10 +52,15 @@ def stop_step(record: EpisodeRecord) -> int | None:
     return stop
 
 
-def first_alarm(record: EpisodeRecord, threshold: float) -> int | None:
-    """The env step of the first surprise level >= threshold (after the fault when there is one)."""
-    start = record.fault_step or 0
-    return next((step for step, level in record.surprise if step >= start and level >= threshold), None)
+def first_alarm(record: EpisodeRecord, policy: SurprisePolicy) -> int | None:
+    """The env step of the first block boundary whose surprise level raises the policy's alarm
+    (after the fault when there is one), replaying the monitor's rule over the recorded levels."""
+    start, streak = record.fault_step or 0, 0
+    for step, level in record.surprise:
+        streak = streak + 1 if level >= policy.threshold else 0
+        if step >= start and policy.alarm(level, streak):
+            return step
+    return None
 
 
 def blocks_between(start: int | None, end: int | None, frameskip: int) -> int | None:
@@ -68,17 +75,18 @@ def mark(frame: np.ndarray, rgb: tuple[int, int, int], width: int = 2) -> np.nda
     return out
 
 
-def fault_summary(records: list[EpisodeRecord], threshold: float, frameskip: int) -> dict:
+def fault_summary(records: list[EpisodeRecord], policy: SurprisePolicy, frameskip: int) -> dict:
     """Per fault episode: fault, stopped within how many blocks, alarm; normal episodes: how many
-    raised an alarm (a surprise level >= threshold)."""
+    raised an alarm (the policy's rule: see :func:`first_alarm`)."""
     rows = []
     for record in records:
-        stop, alarm = stop_step(record), first_alarm(record, threshold)
+        stop, alarm = stop_step(record), first_alarm(record, policy)
         rows.append({'episode': record.index, 'fault': record.fault or 'none', 'fault_step': record.fault_step,
                      'alarm_step': alarm, 'stop_step': stop,
                      'stop_blocks': blocks_between(record.fault_step, stop, frameskip)})
     normal = [r for r in rows if r['fault'] == 'none']
-    return {'threshold': threshold, 'episodes': rows,
+    return {'threshold': policy.threshold, 'consecutive': policy.consecutive,
+            'instant_threshold': policy.instant_threshold, 'episodes': rows,
             'normal_episodes': len(normal), 'normal_with_alarm': sum(r['alarm_step'] is not None for r in normal)}
 
 
@@ -122,19 +130,22 @@ def add_fault_arguments(parser) -> None:
                         help='env steps after the robot first moves when the fault is injected (default: %(default)s)')
 
 
-def surprise_threshold(params_file: Path) -> float:
-    """planner_node's surprise.threshold in the params file, else its default [calibrated units]."""
-    from lewm_ros.control.surprise_monitor import SurprisePolicy
+def surprise_policy(params_file: Path) -> SurprisePolicy:
+    """planner_node's surprise.threshold, .consecutive and .instant_threshold in the params file,
+    else their defaults."""
     from lewm_ros.ros.runner import read_params_file
+    policy = SurprisePolicy()
     for name, section in read_params_file(params_file).items():
-        if name.split('/')[-1] in ('**', 'planner_node') and 'threshold' in section.get('surprise', {}):
-            return float(section['surprise']['threshold'])
-    return SurprisePolicy().threshold
+        if name.split('/')[-1] in ('**', 'planner_node'):
+            given = section.get('surprise', {})
+            policy = dataclasses.replace(policy, **{key: type(getattr(policy, key))(given[key]) for key in
+                                                    ('threshold', 'consecutive', 'instant_threshold') if key in given})
+    return policy
 
 
 def write_fault_report(records: list[EpisodeRecord], model_dir: Path, params_file: Path, out: Path) -> dict:
     """The fault summary (see :func:`fault_summary`) and ``demo_surprise.png`` in ``out``."""
     from lewm_ros.model.metadata import ModelMetadata
-    threshold = surprise_threshold(params_file)
-    plot_surprise(records, threshold, out / 'demo_surprise.png')
-    return fault_summary(records, threshold, ModelMetadata.load(model_dir).frameskip)
+    policy = surprise_policy(params_file)
+    plot_surprise(records, policy.threshold, out / 'demo_surprise.png')
+    return fault_summary(records, policy, ModelMetadata.load(model_dir).frameskip)

@@ -194,6 +194,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="alarm level [calibrated units] (default: planner_node's, %(default)s)")
     parser.add_argument('--consecutive', type=int, default=p.consecutive,
                         help="blocks in a row (default: planner_node's, %(default)s)")
+    parser.add_argument('--instant-threshold', type=float, default=p.instant_threshold,
+                        help="one block at this level alarms at once (default: planner_node's, %(default)s)")
     parser.add_argument('--out', type=Path, default=Path('surprise_eval.json'), help='JSON; the plot: .png')
 
 
@@ -202,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
         config = SurpriseEvalConfig(normal=args.normal, per_fault=args.per_fault, kinds=tuple(args.kinds),
                                     blocks=args.blocks, fault_from=args.fault_from, fault_to=args.fault_to,
                                     seed=args.seed, threads=args.threads)
-        policy = replace(SurprisePolicy(), threshold=args.threshold, consecutive=args.consecutive)
+        policy = replace(SurprisePolicy(), threshold=args.threshold, consecutive=args.consecutive,
+                         instant_threshold=args.instant_threshold)
         report = run_eval(args.model_dir, config, policy)
     except ValueError as exc:
         log.error('%s', exc)
