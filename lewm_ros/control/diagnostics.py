@@ -104,8 +104,9 @@ class PlannerStats:
         self.last_drop_reason = reason
 
     def report(self, safety_state: SafetyState | None, image_age_s: float | None, backend: str, model: str,
-               planner_errors: int, surprise: SurpriseStatus | None = None) -> DiagnosticsReport:
+               planner_mode: str, planner_errors: int, surprise: SurpriseStatus | None = None) -> DiagnosticsReport:
         """safety_state: None while the node is inactive; image_age_s [s] of the newest frame;
+        planner_mode: the mode the planner runs (planner.mode 'auto' resolved);
         surprise: the surprise monitor's status (None: no monitor). A surprise alarm raises the
         level (WARN, or ERROR for a stop) and puts its reason in the message."""
         level = 'ok' if safety_state is SafetyState.OK else 'error' if safety_state in LATCHED else 'warn'
@@ -123,6 +124,7 @@ class PlannerStats:
             'last_cost': fmt(self.last_cost, digits=4),
             'backend': backend,
             'model': model,
+            'planner_mode': planner_mode,
             'safety_state': state,
             'images_received': str(self.images_received),
             'images_dropped': str(self.images_dropped),

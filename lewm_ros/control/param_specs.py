@@ -93,7 +93,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('planner.mode', 'string', _MPC.mode, '', False,
               f'Planner mode: one of {", ".join(PLANNER_MODES)}. cem: CEM alone; policy: the model\'s '
               'goal-conditioned policy alone (lewm-train fit-policy; one forward per plan, no rollout); '
-              'policy_cem: CEM (warm budget) seeded by the policy\'s proposal, the rollout cost decides.'),
+              'policy_cem: CEM (warm budget) seeded by the policy\'s proposal, the rollout cost decides; '
+              'auto: policy_cem when the model directory ships a policy, else cem (the mode chosen is logged '
+              'at configure and reported in /diagnostics).'),
     ParamSpec('planner.policy_goal_blocks', 'double', _MPC.policy.goal_blocks, 'blocks', False,
               'Blocks the policy is told remain to reach the goal (1: the most direct block toward it).',
               (0.01, 1000.0)),

@@ -59,8 +59,18 @@ class CEMConfig:
         check_int('cem.seed', self.seed, 0)
 
 
-#: Planner modes: CEM alone, the goal-conditioned policy alone, CEM seeded by the policy.
-PLANNER_MODES = ('cem', 'policy', 'policy_cem')
+#: Planner modes: CEM alone, the goal-conditioned policy alone, CEM seeded by the policy, and
+#: 'auto': 'policy_cem' when the model directory ships a policy, else 'cem' (:func:`resolve_mode`).
+PLANNER_MODES = ('auto', 'cem', 'policy', 'policy_cem')
+
+
+def resolve_mode(mode: str, has_policy: bool) -> str:
+    """The mode the planner runs: 'auto' becomes 'policy_cem' when a policy is at hand, else
+    'cem'; the other modes are themselves."""
+    check_choice('mpc.mode', mode, PLANNER_MODES)
+    if mode == 'auto':
+        return 'policy_cem' if has_policy else 'cem'
+    return mode
 
 
 @dataclass(frozen=True)
@@ -106,9 +116,11 @@ class MPCConfig:
     cost: the critics of the rollout cost (:class:`~lewm_ros.runtime.critics.LatentCostConfig`;
     default: the paper's terminal cost); the planner's backend must score with these terms;
     mode: 'cem' (CEM alone), 'policy' (one forward of the model directory's goal-conditioned
-    policy per plan, no rollout) or 'policy_cem' (the policy's proposal seeds the CEM mean and is
+    policy per plan, no rollout), 'policy_cem' (the policy's proposal seeds the CEM mean and is
     scored among the candidates of every iteration, beside the previous plan; CEM refines it with
-    warm_iterations at warm_std, and the rollout cost decides); policy: the policy's settings.
+    warm_iterations at warm_std, and the rollout cost decides) or 'auto' (the default:
+    'policy_cem' when the model directory ships a policy, else 'cem'); policy: the policy's
+    settings.
     """
     cem: CEMConfig = field(default_factory=_mpc_cem)
     warm_start: bool = True
@@ -116,15 +128,16 @@ class MPCConfig:
     warm_std: float = 0.5
     history: int | None = None
     cost: LatentCostConfig = field(default_factory=LatentCostConfig)
-    mode: str = 'cem'
+    mode: str = 'auto'
     policy: PolicyModeConfig = field(default_factory=PolicyModeConfig)
 
     def __post_init__(self) -> None:
         require(isinstance(self.cem, CEMConfig), 'mpc.cem', self.cem, 'a CEMConfig')
         check_choice('mpc.mode', self.mode, PLANNER_MODES)
         require(isinstance(self.policy, PolicyModeConfig), 'mpc.policy', self.policy, 'a PolicyModeConfig')
-        require(self.mode != 'policy_cem' or self.cem.num_samples >= 3, 'cem.num_samples', self.cem.num_samples,
-                '>= 3 in mode policy_cem (the proposal and the previous plan are candidates beside the mean)')
+        require(self.mode not in ('policy_cem', 'auto') or self.cem.num_samples >= 3, 'cem.num_samples',
+                self.cem.num_samples, f'>= 3 in mode {self.mode} (policy_cem scores the proposal and the previous '
+                'plan as candidates beside the mean)')
         check_bool('mpc.warm_start', self.warm_start)
         check_int('mpc.warm_iterations', self.warm_iterations, 1)
         check_positive('mpc.warm_std', self.warm_std)
@@ -135,4 +148,4 @@ class MPCConfig:
     @classmethod
     def paper(cls) -> 'MPCConfig':
         """The paper's budget every solve (300 x 30, std 1, no warm start, no clamping, terminal cost)."""
-        return cls(cem=CEMConfig(), warm_start=False)
+        return cls(cem=CEMConfig(), warm_start=False, mode='cem')

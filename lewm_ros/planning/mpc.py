@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ from lewm_ros.model.model_dir import load_metadata
 from lewm_ros.model.metadata import ModelMetadata
 from lewm_ros.model.image_normalization import normalize_images
 from lewm_ros.planning.cem import CEM
-from lewm_ros.planning.config import MPCConfig
+from lewm_ros.planning.config import MPCConfig, resolve_mode
 from lewm_ros.planning.policy import PolicyProposer
 from lewm_ros.runtime.backend import STATIC_SHAPE_BACKENDS, InferenceBackend, PlanningContext, make_backend
+from lewm_ros.runtime.policy_format import has_policy
 from lewm_ros.runtime.policy_runner import PolicyRunner, make_policy_runner
 
 _LOG = logging.getLogger(__name__)
@@ -70,13 +71,15 @@ class SurpriseProbe:
 
 class MPCPlanner:
     """Receding-horizon CEM planner over a backend (see module docstring); policy: the model
-    directory's goal-conditioned policy, required by the modes 'policy' and 'policy_cem'."""
+    directory's goal-conditioned policy, required by the modes 'policy' and 'policy_cem'. Mode
+    'auto' is resolved here (policy_cem with a policy, else cem); ``config.mode`` holds the result."""
 
     def __init__(self, backend: InferenceBackend, metadata: ModelMetadata, config: MPCConfig | None = None,
                  policy: PolicyRunner | None = None) -> None:
         self.backend = backend
         self.metadata = metadata
-        self.config = config or MPCConfig()
+        config = config or MPCConfig()
+        self.config = replace(config, mode=resolve_mode(config.mode, policy is not None))
         if self.config.mode != 'cem' and policy is None:
             raise ValueError(f"planner mode {self.config.mode!r} needs the model's goal-conditioned policy")
         if metadata.block_dim != backend.block_dim:
@@ -112,12 +115,12 @@ class MPCPlanner:
 
         The backend scores with ``config.cost`` (the critics); static-shape backends (ONNX Runtime,
         TensorRT) are built for this config's planning batch (num_samples x horizon) unless
-        ``backend_options`` say otherwise. Modes other than 'cem' load the model directory's
-        policy on the runtime that goes with the backend
+        ``backend_options`` say otherwise. The modes that use a policy (and 'auto' when the
+        directory ships one) load it on the runtime that goes with the backend
         (:func:`~lewm_ros.runtime.policy_runner.make_policy_runner`)."""
         metadata = load_metadata(model_dir)  # validated, and checked against config.json
         config = config or MPCConfig()
-        policy = None if config.mode == 'cem' else \
+        policy = None if resolve_mode(config.mode, has_policy(model_dir)) == 'cem' else \
             make_policy_runner(backend, model_dir, device, backend_options.get('num_threads'))
         backend_options.setdefault('cost', config.cost)
         if backend in STATIC_SHAPE_BACKENDS:

@@ -81,9 +81,9 @@ class PlannerNode(LifecycleNode):
         source = " (camera and command from the model's recording)" if Deployment.of_model(self._metadata) else ''
         self.get_logger().info(
             f'configured: model {self._params.model.model_dir} ({self._params.model.backend} on '
-            f'{self._params.model.device}), action_dim {self._metadata.action_dim}, frameskip '
-            f'{self._metadata.frameskip}, image {self._metadata.image_size} px, decoder {decoder_name()}, '
-            f'command {mapping.command_type} {list(mapping.fields)}, control '
+            f'{self._params.model.device}), planner mode {self._planner.config.mode}, action_dim '
+            f'{self._metadata.action_dim}, frameskip {self._metadata.frameskip}, image {self._metadata.image_size} '
+            f'px, decoder {decoder_name()}, command {mapping.command_type} {list(mapping.fields)}, control '
             f'{self._params.control.control_rate_hz} Hz{source}')
         return TransitionCallbackReturn.SUCCESS
 
@@ -369,7 +369,7 @@ class PlannerNode(LifecycleNode):
             report = self.stats.report(self._safety.state if self._active else None,
                                         None if latest is None else self._now() - latest[1],
                                         self._params.model.backend, self._params.model.model_dir,
-                                        self._worker.errors,
+                                        self._planner.config.mode, self._worker.errors,
                                         None if self._surprise is None else self._surprise.status())
             self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
                                                        Path(self._params.model.model_dir).name,

@@ -5,9 +5,9 @@ from lewm_ros.control.safety import SafetyState
 
 def test_disagreements_are_counted_in_all_and_over_the_recent_window():
     stats = PlannerStats(window=4)
-    assert stats.report(SafetyState.OK, 0.01, 'torch', 'm', 0).values['policy_disagreements_recent_pct'] == 'n/a'
+    assert stats.report(SafetyState.OK, 0.01, 'torch', 'm', 'cem', 0).values['policy_disagreements_recent_pct'] == 'n/a'
     for disagreement in (True, True, False, False, False, True):
         stats.plan_finished(0.01, 1.0, 0.0, disagreement)
-    values = stats.report(SafetyState.OK, 0.01, 'torch', 'm', 0).values
+    values = stats.report(SafetyState.OK, 0.01, 'torch', 'm', 'cem', 0).values
     assert values['policy_disagreements'] == '3'
     assert values['policy_disagreements_recent_pct'] == '25.0'  # 1 of the last 4 plans

@@ -130,7 +130,7 @@ def test_surprise_stop_latches_until_reset_and_reports_error():
     assert safety.filter(**go).state is SafetyState.SURPRISE                # latched
     monitor = SurpriseMonitor(SurprisePolicy(action='stop'), CAL)
     monitor.update(10 * CAL.reference, tick=3)
-    report = PlannerStats().report(SafetyState.SURPRISE, 0.1, 'torch', 'm', 0, monitor.status())
+    report = PlannerStats().report(SafetyState.SURPRISE, 0.1, 'torch', 'm', 'cem', 0, monitor.status())
     assert report.level == 'error' and report.message.startswith('surprise_stop: surprise 10')
     safety.reset_estop()
     resumed = safety.filter(**{**go, 'action': None})                     # the plan ran out while stopped

@@ -10,7 +10,7 @@ import torch
 
 from lewm_ros.model.policy import GoalPolicy, load_policy, save_policy
 from lewm_ros.planning.cem import CEM
-from lewm_ros.planning.config import CEMConfig, MPCConfig, PolicyModeConfig
+from lewm_ros.planning.config import CEMConfig, MPCConfig, PolicyModeConfig, resolve_mode
 from lewm_ros.planning.mpc import MPCPlanner
 from lewm_ros.runtime.onnx_manifest import model_hash, sha256_file
 from lewm_ros.runtime.policy_export import export_policy_onnx
@@ -173,6 +173,19 @@ def test_a_policy_mode_without_a_policy_or_with_a_stale_one_is_refused(tiny_mode
     with pytest.raises(ValueError, match='not the export its policy config records'):
         make_policy_runner('onnxruntime', tampered)
     assert load_policy(policy_dir).config.num_blocks == 3
+
+
+@pytest.mark.parametrize('backend', ['torch', 'onnxruntime'])
+def test_auto_mode_runs_policy_cem_with_a_policy_and_cem_without(tiny_model_dir, policy_dir, backend):
+    with_policy = MPCPlanner.from_model_dir(policy_dir, backend=backend, config=config('auto'))
+    without = MPCPlanner.from_model_dir(tiny_model_dir, backend=backend, config=config('auto'))
+    assert (with_policy.config.mode, without.config.mode) == ('policy_cem', 'cem')
+    result = ready(with_policy).plan()
+    assert result.mode == 'policy_cem' and result.proposal_cost is not None and np.isfinite(result.cost)
+    assert ready(without).plan().mode == 'cem'
+    assert MPCConfig().mode == 'auto' and MPCConfig.paper().mode == 'cem'  # the paper's planner is CEM alone
+    with pytest.raises(ValueError, match='mpc.mode'):
+        resolve_mode('fast', True)
 
 
 def test_policy_config_is_validated():

@@ -1,5 +1,6 @@
 """Simulator in the loop with the shipped model and its surprise calibration: `lewm-demo --faults`
-(real sim_node and planner_node over ROS 2 topics, its own process) injects a teleport, a camera
+(real sim_node and planner_node over ROS 2 topics, its own process, the planner defaults at real
+time) injects a teleport, a camera
 freeze, black frames and a push through sim_node's fault services; planner_node's surprise
 monitor (default policy: stop) stops the robot within 3 blocks of each, and the normal episodes
 raise no alarm."""
@@ -10,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lewm_training.demo import default_params_file
 
@@ -21,14 +21,9 @@ FAULTS = ('none', 'teleport', 'freeze', 'black', 'push', 'none')
 @pytest.mark.timeout(600)
 def test_faults_stop_the_robot_within_three_blocks_and_normal_episodes_raise_no_alarm(tmp_path):
     assert (MODEL / 'surprise_calibration.json').is_file()
-    params = yaml.safe_load(default_params_file().read_text())
-    planner = params['planner_node']['ros__parameters']
-    del planner['planner']                       # the default MPC planner (64 x 5): a plan per block
-    planner['receding_blocks'] = 1
-    (tmp_path / 'params.yaml').write_text(yaml.safe_dump(params))
     env = {**os.environ, 'ROS_DOMAIN_ID': '87', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'MUJOCO_GL': 'egl'}
     subprocess.run([sys.executable, '-m', 'lewm_training.demo', '--model-dir', str(MODEL), '--params',
-                    str(tmp_path / 'params.yaml'), '--episodes', str(len(FAULTS)), '--faults', *FAULTS,
+                    str(default_params_file()), '--episodes', str(len(FAULTS)), '--faults', *FAULTS,
                     '--fault-after', '15', '--gif-episodes', str(len(FAULTS)), '--headless', '--out', str(tmp_path)],
                    env=env, check=True, timeout=580, stdout=subprocess.DEVNULL)
     faults = json.loads((tmp_path / 'demo_results.json').read_text())['summary']['faults']

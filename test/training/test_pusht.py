@@ -7,6 +7,7 @@ import pytest
 
 from lewm_training.tasks import make_task
 from lewm_training.tasks import pusht as pt
+from lewm_training.surprise import perturbations_of
 
 
 @pytest.fixture(scope='module')
@@ -83,10 +84,16 @@ def test_start_states_keep_the_pusher_clear_of_the_block(task):
 
 def test_block_teleport_moves_only_the_block(task):
     obs, _ = task.reset(seed=3)
-    task.teleport_block(np.random.default_rng(1))
+    task.teleport_object(np.random.default_rng(1))
     after = task.observe()
     np.testing.assert_array_equal(after.state[:2], obs.state[:2])
     assert np.linalg.norm(after.state[2:4] - obs.state[2:4]) > 0 and np.any(after.pixels != obs.pixels)
+    assert perturbations_of(task) == ('teleport', 'recolor', 'teleport_object')  # lewm-train surprise tests it
+    tworoom = make_task('tworoom', image_size=32)
+    try:
+        assert perturbations_of(tworoom) == ('teleport', 'recolor')
+    finally:
+        tworoom.close()
 
 
 def test_heuristic_reaches_goal_poses(task):

@@ -29,9 +29,10 @@ import numpy as np
 from tqdm import tqdm
 
 from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
-from lewm_ros.validation import check_ints, require
+from lewm_ros.validation import check_choice, check_ints, require
 from lewm_training.demo_faults import (FAULT_RGB, STOP_RGB, STOP_WINDOW, add_fault_arguments, episode_fault, mark,
                                        write_fault_report)
+from lewm_training.tasks import task_names
 from lewm_training.demo_report import (EpisodeRecord, command_rate, plot_episodes, random_baseline, show_live,
                                        write_gif)
 
@@ -39,12 +40,13 @@ LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def default_model_dir() -> Path:
-    """The shipped tworoom model: the repo's models/ (source checkout) or the ament share dir."""
-    candidates = [REPO_ROOT / 'models' / 'tworoom_compact']
+def default_model_dir(task: str = 'tworoom') -> Path:
+    """The shipped model of ``task`` (``models/<task>_compact``): the repo's models/ (source
+    checkout) or the ament share dir."""
+    candidates = [REPO_ROOT / 'models' / f'{task}_compact']
     try:
         from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory('lewm_ros')) / 'models' / 'tworoom_compact')
+        candidates.append(Path(get_package_share_directory('lewm_ros')) / 'models' / f'{task}_compact')
     except Exception:  # noqa: BLE001 -- no ament index: pip-only install
         pass
     for path in candidates:
@@ -92,7 +94,6 @@ class DemoObserver:
         self.frame: np.ndarray | None = None
         self.recording: EpisodeRecord | None = None
         self.frames: list[np.ndarray] = []
-        self.cmd_times: list[float] = []
         self.diagnostics: dict[str, str] = {}
         self.start_step = 0
         self.border: tuple[int, int, int] | None = None  # GIF mark: fault injected / stopped
@@ -138,7 +139,7 @@ class DemoObserver:
         moving = any(getattr(getattr(msg.twist, part), axis) for part in ('linear', 'angular') for axis in 'xyz')
         with self.lock:
             if self.recording is not None:
-                self.cmd_times.append(time.monotonic())
+                self.recording.command_times.append(time.monotonic())
                 if self.status is not None:
                     self.recording.commands.append((self.status['step'] - self.start_step, moving))
                 if self.recording.fault_step is not None:
@@ -234,8 +235,10 @@ def run_episode(observer: DemoObserver, index: int, budget: int, settle_s: float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--task', default=None, choices=task_names(),
+                        help="simulated task (default: the params file's sim_node task, tworoom)")
     parser.add_argument('--model-dir', type=Path, default=None, help='model directory (default: the shipped '
-                        'models/tworoom_compact)')
+                        'models/<task>_compact)')
     parser.add_argument('--episodes', type=int, default=20)
     parser.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'])
     parser.add_argument('--budget', type=int, default=50, help='env steps per episode (paper protocol: 50)')
@@ -247,8 +250,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--headless', action='store_true',
                         help='no live window (default when there is no $DISPLAY)')
     parser.add_argument('--real-time-factor', type=float, default=DemoConfig.real_time_factor,
-                        help='sim speed (sim s per wall s); 0.25 gives the 300 x 10 plan (~1 s on one CPU core) '
-                        'a 2 s block; use 1.0 with a GPU')
+                        help='sim speed (sim s per wall s); 1 = real time, as on a robot; < 1 slows the world '
+                        'down for a planner too slow for real time (e.g. --params with the paper\'s CEM budget)')
     add_cost_argument(parser)
     add_fault_arguments(parser)
 
@@ -260,7 +263,8 @@ class DemoConfig:
     out: output folder; gif_episodes: episodes recorded into the GIF; live: show an OpenCV window;
     real_time_factor: sim seconds per wall second; progress: tqdm bar and per-episode lines;
     cost: planner_node critic parameters ('name:=value', see :func:`cost_params`); faults: fault kinds
-    injected in turn, one per episode ('none' = a normal episode); fault_after: env steps to the fault."""
+    injected in turn, one per episode ('none' = a normal episode); fault_after: env steps to the fault;
+    task: the simulated task (None: the params file's sim_node task)."""
     model_dir: Path
     episodes: int = 20
     backend: str = 'torch'
@@ -270,14 +274,17 @@ class DemoConfig:
     out: Path = Path('demo_out')
     gif_episodes: int = 4
     live: bool = False
-    real_time_factor: float = 0.25
+    real_time_factor: float = 1.0
     progress: bool = True
     cost: tuple[str, ...] = ()
     faults: tuple[str, ...] = ()
     fault_after: int = 15
+    task: str | None = None
 
     def __post_init__(self) -> None:
         check_ints('', self, ('episodes', 'budget'), 1)
+        if self.task is not None:
+            check_choice('task', self.task, task_names())
         require((Path(self.model_dir) / 'config.json').is_file(), 'model_dir', str(self.model_dir),
                 'a model directory with config.json (train one with lewm-train fit)')
 
@@ -292,7 +299,8 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
                        log_level='warn',
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
-                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false', *cfg.cost))
+                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false', *cfg.cost,
+                               *([f'task:={cfg.task}'] if cfg.task else [])))
     LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
     runner = Runner(config, {'sim_node': SimNode, 'planner_node': PlannerNode})
     records: list[EpisodeRecord] = []
@@ -320,7 +328,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
             if cfg.progress:
                 tqdm.write(f'episode {index:3d}: {"REACHED" if record.success else "missed "}  steps '
                            f'{record.steps:3d}  distance {record.start_distance:.2f} -> '
-                           f'{record.final_distance:.2f} m  plans {len(record.costs)}')
+                           f'{record.final_distance:.2f}  plans {len(record.costs)}')
             if cfg.live:
                 with observer.lock:
                     show_live(observer.frames[-1] if observer.frames else None)
@@ -331,11 +339,11 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
                     write_gif(gif_frames, gif_path)
         with observer.lock:
             diagnostics = dict(observer.diagnostics)
-            cmd_rate, jitter_ms = command_rate(observer.cmd_times)
+            cmd_rate, jitter_ms, longest_ms = command_rate([r.command_times for r in records])
     finally:
         runner.stop()
     LOG.info('random baseline on the same %d episodes', len(records))
-    random = random_baseline(Path(cfg.params_file), cfg.seed, cfg.budget, records)
+    random = random_baseline(Path(cfg.params_file), cfg.seed, cfg.budget, records, cfg.task)
     summary = {
         'model_dir': str(model_dir), 'backend': cfg.backend, 'episodes': len(records), 'budget_steps': cfg.budget,
         'seed': cfg.seed,
@@ -346,6 +354,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         'plan_latency_ms_p99': _float(diagnostics.get('plan_latency_p99_ms')),
         'planning_rate_hz': _float(diagnostics.get('planning_rate_hz')),
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
+        'command_period_max_ms': longest_ms,
     }
     plot_episodes(records, cfg.out / 'demo_costs.png')
     if cfg.faults:
@@ -357,12 +366,12 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = DemoConfig(model_dir=args.model_dir or default_model_dir(), episodes=args.episodes,
+        cfg = DemoConfig(model_dir=args.model_dir or default_model_dir(args.task or 'tworoom'), episodes=args.episodes,
                          backend=args.backend, budget=args.budget, seed=args.seed,
                          params_file=args.params or default_params_file(), out=args.out,
                          gif_episodes=args.gif_episodes, real_time_factor=args.real_time_factor,
                          live=not args.headless and bool(os.environ.get('DISPLAY')), cost=cost_params(args.cost),
-                         faults=tuple(args.faults), fault_after=args.fault_after)
+                         faults=tuple(args.faults), fault_after=args.fault_after, task=args.task)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     summary, records = run_demo(cfg)
@@ -372,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} "
           f"ms; planning {summary['planning_rate_hz']:.2f} Hz")
     print(f"  commands: {summary['command_rate_hz']:.2f} Hz achieved, period jitter "
-          f"{summary['command_period_jitter_ms']:.1f} ms")
+          f"{summary['command_period_jitter_ms']:.1f} ms, longest period {summary['command_period_max_ms']:.0f} ms "
+          "(within episodes)")
     for row in summary.get('faults', {}).get('episodes', []):
         print(f"  episode {row['episode']}: fault {row['fault']}, stopped {row['stop_blocks']} block(s) after it")
     print(f"  wrote {cfg.out / 'demo.gif'}, {cfg.out / 'demo_costs.png'}, {cfg.out / 'demo_results.json'}")

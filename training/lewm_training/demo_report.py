@@ -17,7 +17,7 @@ class EpisodeRecord:
     """One demo episode: success within budget, env steps used, distances [m], plan costs
     (sim time [s], cost); with --faults: fault kind ('' = none) and fault_step (env step in the
     episode it was injected at), surprise (env step, level [calibrated units]) per block
-    boundary, commands (env step, nonzero) per command."""
+    boundary, commands (env step, nonzero) and command_times (arrival, monotonic [s]) per command."""
     index: int
     success: bool = False
     steps: int = 0
@@ -30,6 +30,7 @@ class EpisodeRecord:
     fault_step: int | None = None
     surprise: list[tuple[int, float]] = field(default_factory=list)
     commands: list[tuple[int, bool]] = field(default_factory=list)
+    command_times: list[float] = field(default_factory=list)
 
 
 def write_gif(frames: list[np.ndarray], path: Path, scale: int = 3, fps: int = 10) -> Path:
@@ -87,19 +88,22 @@ def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:
     return path
 
 
-def command_rate(times: list[float]) -> tuple[float, float]:
-    """(mean rate [Hz], period std [ms]) of command arrival times within episodes."""
-    gaps = np.diff(np.asarray(times))
-    gaps = gaps[gaps < 1.0]  # drop the pauses between episodes
+def command_rate(episodes: list[list[float]]) -> tuple[float, float, float]:
+    """Command arrival times [s] of each episode -> (mean rate [Hz], period std [ms], longest
+    period [ms]) over the periods inside episodes (the pauses between episodes are not periods of
+    the stream). NaNs when no episode has two commands."""
+    gaps = np.concatenate([np.diff(np.asarray(times, dtype=np.float64)) for times in episodes] or [np.zeros(0)])
     if gaps.size == 0:
-        return float('nan'), float('nan')
-    return float(1.0 / gaps.mean()), float(1e3 * gaps.std())
+        return float('nan'), float('nan'), float('nan')
+    return float(1.0 / gaps.mean()), float(1e3 * gaps.std()), float(1e3 * gaps.max())
 
 
-def random_baseline(params_file: Path, seed: int, budget: int, records: list[EpisodeRecord]) -> dict:
+def random_baseline(params_file: Path, seed: int, budget: int, records: list[EpisodeRecord],
+                    task: str | None = None) -> dict:
     """The collection random walk on the demo's own episodes, offline: sim_node draws episode 0 at
     start-up and the demo's resets give episodes 1..N, built from the sim_node section of
-    ``params_file`` (task, image size, goal offset, policy mix) with the demo's ``seed``.
+    ``params_file`` (task, image size, goal offset, policy mix) with the demo's ``seed`` (and its
+    ``task`` when given).
     Returns {'episodes', 'success_rate' [%], 'final_success_rate' [%]}; logs a warning when an
     episode's start distance differs from the demo's record (the episodes would not be the same)."""
     from lewm_ros.ros.runner import read_params_file
@@ -108,7 +112,7 @@ def random_baseline(params_file: Path, seed: int, budget: int, records: list[Epi
     sections = read_params_file(params_file)
     values = {k: v for name, section in sections.items() if name.split('/')[-1] in ('**', 'sim_node')
               for k, v in section.items() if k in SIM_PARAM_BY_NAME}
-    sim = SimConfig.from_values({**values, 'seed': seed})
+    sim = SimConfig.from_values({**values, 'seed': seed, **({'task': task} if task else {})})
     cfg = EvalConfig(episodes=len(records) + 1, goal_offset=sim.goal_offset, budget=budget, seed=seed)
     specs = episodes_from_policy(sim.task, sim.image_size, cfg, heuristic_frac=sim.heuristic_frac)[1:]
     results = run_random(specs, cfg, sim.task, sim.image_size)

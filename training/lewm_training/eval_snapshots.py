@@ -42,7 +42,7 @@ def evaluate_snapshots(run_dir: str | Path, args: argparse.Namespace) -> dict:
     from lewm_ros.model.metadata import ModelMetadata
     snapshots = snapshot_dirs(run_dir)
     meta = ModelMetadata.load(snapshots[-1][1])
-    cfg, task_name, specs, choice = protocol_from_args(args, meta)
+    cfg, task_name, specs, choice = protocol_from_args(args, meta, snapshots[-1][1])
     LOG.info('%d snapshots (steps %s), %d episodes; planner %s', len(snapshots),
              ', '.join(str(step) for step, _ in snapshots), len(specs), describe(choice))
     random = None if args.no_random else random_baseline(specs, cfg, task_name, meta.image_size)

@@ -21,12 +21,14 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from lewm_ros.planning.config import resolve_mode
+from lewm_ros.runtime.policy_format import has_policy
 from lewm_ros.validation import check_ints, require
 from lewm_training.planner_args import PlannerChoice, add_planner_arguments, describe, planner_from_args
 from lewm_training.policies import RandomWalkPolicy
@@ -306,13 +308,17 @@ def add_arguments(parser: argparse.ArgumentParser, model_dir: bool = True) -> No
     add_planner_arguments(parser)
 
 
-def protocol_from_args(args: argparse.Namespace, meta) -> tuple[EvalConfig, str, list[EpisodeSpec], PlannerChoice]:
-    """(protocol, task name, episodes, planner) from the CLI; ValueError / SystemExit with the reason."""
+def protocol_from_args(args: argparse.Namespace, meta, model_dir: str | Path) -> tuple[EvalConfig, str,
+                                                                                      list[EpisodeSpec], PlannerChoice]:
+    """(protocol, task name, episodes, planner) from the CLI, planner mode 'auto' resolved for
+    ``model_dir`` (policy_cem when it ships a policy); ValueError / SystemExit with the reason."""
     task_name = args.task or meta.task
     if not task_name:
         raise SystemExit('--task is required: the model metadata names no task')
     try:
         choice = planner_from_args(args)
+        choice = replace(choice, config=replace(choice.config, mode=resolve_mode(choice.config.mode,
+                                                                                  has_policy(model_dir))))
         cfg = EvalConfig(episodes=args.episodes, goal_offset=args.goal_offset, budget=args.budget, seed=args.seed,
                          receding_blocks=choice.receding_blocks, distance_bins=tuple(args.distance_bins))
     except ValueError as exc:
@@ -328,7 +334,7 @@ def protocol_from_args(args: argparse.Namespace, meta) -> tuple[EvalConfig, str,
 def run(args: argparse.Namespace) -> int:
     from lewm_ros.model.metadata import ModelMetadata
     meta = ModelMetadata.load(args.model_dir)
-    cfg, task_name, specs, choice = protocol_from_args(args, meta)
+    cfg, task_name, specs, choice = protocol_from_args(args, meta, args.model_dir)
     LOG.info('planner %s', describe(choice))
     report = evaluate(args.model_dir, specs, cfg, task_name, backend=args.backend, planner_config=choice.config,
                       with_random=not args.no_random)

@@ -86,8 +86,8 @@ def add_planner_arguments(parser: argparse.ArgumentParser) -> None:
     arg('--planner-seed', type=int, default=None, help="seed of the planner's random generator")
     arg('--history', type=int, default=None, help="frames of context (default: the model's history)")
     arg('--mode', choices=PLANNER_MODES, default=None,
-        help="planner mode (default cem): policy = the model's goal-conditioned policy alone, policy_cem = CEM "
-             '(warm budget) seeded by it')
+        help="planner mode (default auto: policy_cem when the model directory ships a policy, else cem; --paper: "
+             "cem): policy = the model's goal-conditioned policy alone, policy_cem = CEM (warm budget) seeded by it")
     arg('--policy-goal-blocks', type=float, default=None,
         help='blocks the policy is told remain to the goal (default 1: the most direct block)')
     add_cost_argument(group)

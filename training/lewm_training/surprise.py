@@ -7,9 +7,10 @@
 planner, :func:`lewm_training.surprise_eval.calibrate`) and writes its quantiles into the model
 directory, where planner_node's surprise monitor reads them.
 
-For each episode i three rollouts of the task are made from the same start state with the
-same noisy policy draws: a normal one, one in which the agent is teleported and one in which
-it is recoloured, both just before the same random env step (drawn per episode). Frames are
+For each episode i rollouts of the task are made from the same start state with the same
+noisy policy draws: a normal one, one in which the agent is teleported, one in which it is
+recoloured and, for a task with a manipulated object (pusht), one in which the object is
+teleported, all just before the same random env step (drawn per episode). Frames are
 kept every ``frameskip`` env steps, as the model was trained, and the surprise of the
 transition k -> k+1 is
 
@@ -42,7 +43,14 @@ from lewm_training.latents import encode_frames, resolve_device
 
 log = logging.getLogger(__name__)
 
-PERTURBATIONS = ('teleport', 'recolor')
+PERTURBATIONS = ('teleport', 'recolor', 'teleport_object')
+"""Perturbations, each a task method ``kind(rng)``: the agent teleported or recoloured, and a
+manipulated object teleported (tasks with an object: pusht's T block)."""
+
+
+def perturbations_of(task) -> tuple[str, ...]:
+    """The perturbations ``task`` supports, in :data:`PERTURBATIONS` order."""
+    return tuple(kind for kind in PERTURBATIONS if callable(getattr(task, kind, None)))
 
 
 # ----- statistics -----------------------------------------------------------
@@ -170,10 +178,11 @@ def rollout(task, policy, blocks: int, frameskip: int, env_seed: int,
 
 @dataclass
 class SurpriseResult:
-    """records: per episode {episode, block, step, normal, teleport, recolor} (the surprise of
+    """records: per episode {episode, block, step, normal, <perturbation>...} (the surprise of
     transition ``block`` -> ``block`` + 1, perturbation before env ``step``); groups: summaries of
-    'normal' (matched), 'teleport', 'recolor' and 'normal_all' (every full-history transition of
-    the normal rollouts); tests: {'teleport' | 'recolor': GroupComparison vs matched normal}."""
+    'normal' (matched), each perturbation of the task (:func:`perturbations_of`) and 'normal_all'
+    (every full-history transition of the normal rollouts); tests: {perturbation: GroupComparison
+    vs matched normal}."""
     records: list[dict]
     groups: dict[str, dict[str, float]]
     tests: dict[str, GroupComparison]
@@ -188,12 +197,13 @@ class SurpriseResult:
 
 
 def _perturbation(kind: str, rng: np.random.Generator):
-    """``task -> None`` applying ``task.teleport(rng)`` or ``task.recolor(rng)``."""
+    """``task -> None`` applying ``task.<kind>(rng)`` (a name of :data:`PERTURBATIONS`)."""
     return lambda task: getattr(task, kind)(rng)
 
 
 def run_surprise(model: LeWM, metadata: ModelMetadata, config: SurpriseConfig) -> SurpriseResult:
-    """Roll matched normal / teleported / recoloured episodes and test the surprise differences."""
+    """Roll matched normal and perturbed episodes (each perturbation of the task) and test the
+    surprise differences."""
     from lewm_training.policies import PolicyConfig, make_policy
     from lewm_training.tasks import make_task
 
@@ -207,6 +217,7 @@ def run_surprise(model: LeWM, metadata: ModelMetadata, config: SurpriseConfig) -
     if task.action_dim != metadata.action_dim:
         raise ValueError(f'task {config.task!r} has action_dim={task.action_dim} but the model was trained '
                          f'with {metadata.action_dim}')
+    kinds = perturbations_of(task)
     records, normal_all = [], []
     try:
         for ep in range(config.episodes):
@@ -217,7 +228,8 @@ def run_surprise(model: LeWM, metadata: ModelMetadata, config: SurpriseConfig) -
             block = int(draw.integers(h - 1, blocks))      # the perturbation falls inside block k -> k+1
             step = block * fs + int(draw.integers(0, fs))
             record = {'episode': ep, 'block': block, 'step': step}
-            for kind, seq in (('normal', None), *zip(PERTURBATIONS, perturb_seqs)):
+            seqs = dict(zip(PERTURBATIONS, perturb_seqs))  # a perturbation's seeds do not depend on the task's set
+            for kind, seq in (('normal', None), *((kind, seqs[kind]) for kind in kinds)):
                 _, policy = make_policy(policy_config, task, np.random.default_rng(policy_seq))
                 perturb = None if seq is None else _perturbation(kind, np.random.default_rng(seq))
                 run = rollout(task, policy, blocks, fs, env_seed, None if seq is None else step, perturb)
@@ -228,32 +240,33 @@ def run_surprise(model: LeWM, metadata: ModelMetadata, config: SurpriseConfig) -
             records.append(record)
     finally:
         task.close()
-    result_groups = {name: np.array([r[name] for r in records]) for name in ('normal', *PERTURBATIONS)}
+    result_groups = {name: np.array([r[name] for r in records]) for name in ('normal', *kinds)}
     normal_all_arr = np.concatenate(normal_all)
     groups = {name: summarize(v) for name, v in result_groups.items()}
     groups['normal_all'] = summarize(normal_all_arr)
-    tests = {kind: compare_groups(result_groups[kind], result_groups['normal']) for kind in PERTURBATIONS}
-    for kind in PERTURBATIONS:
+    tests = {kind: compare_groups(result_groups[kind], result_groups['normal']) for kind in kinds}
+    for kind in kinds:
         groups[kind]['paired_fraction_greater'] = float(np.mean(result_groups[kind] > result_groups['normal']))
     return SurpriseResult(records=records, groups=groups, tests=tests, normal_all=normal_all_arr)
 
 
 def plot_surprise(result: SurpriseResult, path: Path, title: str = '') -> Path:
-    """Box + strip plot (log scale) of the matched normal, teleport and recolour groups."""
+    """Box + strip plot (log scale) of the matched normal group and each perturbed group."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    names = ['normal', *PERTURBATIONS]
+    kinds = list(result.tests)
+    names = ['normal', *kinds]
     data = [result.group(n) for n in names]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.boxplot(data, showfliers=False, widths=0.5)
     jitter = np.random.default_rng(0)
-    colors = ['tab:gray', 'tab:red', 'tab:purple']
+    colors = ['tab:gray', 'tab:red', 'tab:purple', 'tab:orange']
     for i, (values, color) in enumerate(zip(data, colors), start=1):
         ax.scatter(i + jitter.uniform(-0.15, 0.15, len(values)), values, s=10, alpha=0.6, color=color, zorder=3)
     labels = [f'normal (matched)\nn={len(data[0])}']
-    for kind in PERTURBATIONS:
+    for kind in kinds:
         t = result.tests[kind]
         labels.append(f'{kind}\np={t.p_value:.2g}\nP(>normal)={t.auc:.2f}')
     ax.set_xticks(range(1, len(names) + 1), labels, fontsize=9)
@@ -274,7 +287,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model-dir', type=Path, required=True, help='model directory (with lewm_meta.json)')
     parser.add_argument('--task', default='', help="registered task name (default: the model's metadata.task)")
     parser.add_argument('--episodes', type=int, default=d.episodes,
-                        help='matched episode triples (normal, teleport, recolour) (default: %(default)s)')
+                        help='matched episode groups (normal, teleport, recolour, and an object teleport where the '
+                        'task has an object) (default: %(default)s)')
     parser.add_argument('--steps', type=int, default=d.steps, help='env steps per rollout (default: %(default)s)')
     parser.add_argument('--policy', choices=('heuristic', 'random', 'mix'), default=d.policy,
                         help='(default: %(default)s)')

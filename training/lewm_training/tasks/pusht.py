@@ -204,7 +204,7 @@ class PushTTask(MujocoTask):
         pusher = self._free_pusher_position(rng, block)
         return np.concatenate([pusher, block, np.zeros(5)]).astype(np.float32)
 
-    def teleport_block(self, rng: np.random.Generator) -> None:
+    def teleport_object(self, rng: np.random.Generator) -> None:
         """Perturbation: move the T to a new random pose at rest (live simulation), clear of the
         pusher."""
         pusher = self.data.qpos[:2].copy()
