@@ -10,7 +10,8 @@ from lewm_ros.model import LeWM, ModelMetadata, compact_config, save_model_dir
 from lewm_training import cli
 from lewm_training.collect import CollectConfig, collect
 from lewm_training.policies import PolicyConfig
-from lewm_training.probe import (MLPProbeConfig, ProbeConfig, fit_mlp, fit_ridge, probe_metrics, state_names)
+from lewm_training.probe import (MLPProbeConfig, ProbeConfig, angle_errors, fit_mlp, fit_ridge, probe_metrics,
+                                 probe_targets, state_names)
 
 
 def _linear_data(rng, n, d=32, q=3, noise=0.01):
@@ -87,6 +88,23 @@ def test_config_validation_names_the_field():
 def test_state_names():
     assert state_names('tworoom', 4) == ['x', 'y', 'vx', 'vy']
     assert state_names('unknown', 2) == ['state_0', 'state_1']
+
+
+def test_an_angle_is_probed_as_cosine_and_sine_and_scored_in_degrees():
+    names = state_names('pusht', 10)
+    angle = np.array([-3.1, -1.0, 0.0, 1.5, 3.1])
+    state = np.zeros((5, 10))
+    state[:, names.index('block_x')] = [0.1, 0.2, 0.3, 0.4, 0.5]
+    state[:, names.index('block_angle')] = angle
+    targets, y = probe_targets('pusht', ['block_x', 'block_angle'], names, state)
+    assert targets == ['block_x', 'block_angle_cos', 'block_angle_sin']
+    np.testing.assert_allclose(y[:, 1:], np.stack([np.cos(angle), np.sin(angle)], axis=1))
+    assert angle_errors(y, y, targets)['block_angle']['median_abs_error_deg'] == pytest.approx(0.0, abs=1e-9)
+    turned = y.copy()  # predictions 10 degrees off, across the wrap at +-pi as well
+    turned[:, 1], turned[:, 2] = np.cos(angle + np.radians(10)), np.sin(angle + np.radians(10))
+    errors = angle_errors(y, turned, targets)['block_angle']
+    assert errors['median_abs_error_deg'] == pytest.approx(10.0) and errors['p90_abs_error_deg'] == pytest.approx(10.0)
+    assert probe_targets('tworoom', ['x'], ['x', 'y'], np.ones((3, 2)))[0] == ['x']  # no angles there
 
 
 @pytest.fixture(scope='module')

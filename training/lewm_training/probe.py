@@ -36,6 +36,43 @@ STATE_NAMES = {
 }
 """Names of the state vector entries of each task (see the task modules' docstrings)."""
 
+ANGLES = {'pusht': ('block_angle',)}
+"""State entries that are angles [rad] wrapped to [-pi, pi): a linear map cannot follow the wrap,
+so they are probed as their cosine and sine (``<name>_cos``, ``<name>_sin``) and scored also by
+the angle those two predictions give (:func:`angle_errors`)."""
+
+
+def probe_targets(task: str, names: list[str], all_names: list[str],
+                  state: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The probe's targets for the state quantities ``names``: (target names, (N, Q) float64);
+    an angle of :data:`ANGLES` becomes its cosine and sine."""
+    out_names, columns = [], []
+    for name in names:
+        value = np.asarray(state[:, all_names.index(name)], np.float64)
+        if name in ANGLES.get(task, ()):
+            out_names += [f'{name}_cos', f'{name}_sin']
+            columns += [np.cos(value), np.sin(value)]
+        else:
+            out_names.append(name)
+            columns.append(value)
+    return out_names, np.stack(columns, axis=1) if columns else np.zeros((len(state), 0))
+
+
+def angle_errors(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
+    """For each angle probed as ``<name>_cos`` / ``<name>_sin`` in ``names``: the absolute error
+    [deg] of atan2(sin, cos) of the predictions against the true angle, median and 90th
+    percentile, keyed by ``<name>``."""
+    out = {}
+    for i, name in enumerate(names):
+        if not name.endswith('_cos') or f'{name[:-4]}_sin' not in names:
+            continue
+        j = names.index(f'{name[:-4]}_sin')
+        true = np.arctan2(y_true[:, j], y_true[:, i])
+        error = np.abs(np.angle(np.exp(1j * (np.arctan2(y_pred[:, j], y_pred[:, i]) - true))))
+        out[name[:-4]] = {'median_abs_error_deg': float(np.degrees(np.median(error))),
+                          'p90_abs_error_deg': float(np.degrees(np.percentile(error, 90)))}
+    return out
+
 
 def state_names(task: str, state_dim: int) -> list[str]:
     """Names of the ``state_dim`` state entries of ``task`` (``state_<i>`` for unknown tasks)."""
@@ -245,7 +282,10 @@ def gather_frames(dataset, episodes: np.ndarray, stride: int, max_frames: int,
 @dataclass
 class ProbeResult:
     """names: probed quantities; train_episodes / val_episodes: episode positions;
-    metrics: {'ridge' | 'mlp': {name: {'pearson_r', 'r2'}}} on the held-out frames;
+    metrics: {'ridge' | 'mlp': {name: {'pearson_r', 'r2'}}} on the held-out frames (names: the
+    probe's targets, an angle as its cosine and sine, see :data:`ANGLES`);
+    angle_metrics: {'ridge' | 'mlp': {angle: {'median_abs_error_deg', 'p90_abs_error_deg'}}} on
+    the held-out frames (empty when no angle is probed);
     train_metrics: the same on the training frames (a gap shows over-fitting);
     ridge_alpha: the ridge penalty used;
     y_val (N, Q) true and predictions {'ridge' | 'mlp': (N, Q)} on the held-out frames."""
@@ -257,6 +297,7 @@ class ProbeResult:
     latent_dim: int
     ridge_alpha: float
     metrics: dict[str, dict[str, dict[str, float]]]
+    angle_metrics: dict[str, dict[str, dict[str, float]]]
     train_metrics: dict[str, dict[str, dict[str, float]]]
     y_val: np.ndarray
     predictions: dict[str, np.ndarray]
@@ -287,7 +328,6 @@ def run_probe(model: LeWM, dataset, config: ProbeConfig = ProbeConfig()) -> Prob
     unknown = sorted(set(names) - set(all_names))
     if unknown:
         raise ValueError(f'quantities {unknown} are not state entries of task {meta.task!r}; allowed: {all_names}')
-    columns = [all_names.index(n) for n in names]
     train_eps, val_eps = split_for_probe(dataset.num_episodes, config)
     if not len(val_eps):
         raise ValueError(f'the dataset has {dataset.num_episodes} episode(s): too few to hold one out')
@@ -297,17 +337,19 @@ def run_probe(model: LeWM, dataset, config: ProbeConfig = ProbeConfig()) -> Prob
         pixels, state = gather_frames(dataset, eps, config.frame_stride, config.max_frames, rng)
         log.info('encoding %d %s frames from %d episodes', len(pixels), split, len(eps))
         z[split] = encode_frames(model, pixels, config.batch_size)
-        y[split] = state[:, columns].astype(np.float64)
+        targets, y[split] = probe_targets(meta.task, names, all_names, state)
     probes = {'ridge': fit_ridge(z['train'], y['train'], config.ridge_alpha)}
     if config.mlp:
         probes['mlp'] = fit_mlp(z['train'], y['train'], config.mlp_config)
     predictions = {kind: p.predict(z['val']) for kind, p in probes.items()}
     return ProbeResult(
-        names=names, train_episodes=train_eps.tolist(), val_episodes=val_eps.tolist(),
+        names=targets, train_episodes=train_eps.tolist(), val_episodes=val_eps.tolist(),
         n_train_frames=len(z['train']), n_val_frames=len(z['val']), latent_dim=int(z['train'].shape[1]),
         ridge_alpha=probes['ridge'].alpha,
-        metrics={kind: probe_metrics(y['val'], pred, names) for kind, pred in predictions.items()},
-        train_metrics={kind: probe_metrics(y['train'], p.predict(z['train']), names) for kind, p in probes.items()},
+        metrics={kind: probe_metrics(y['val'], pred, targets) for kind, pred in predictions.items()},
+        angle_metrics={kind: angle_errors(y['val'], pred, targets) for kind, pred in predictions.items()},
+        train_metrics={kind: probe_metrics(y['train'], p.predict(z['train']), targets)
+                       for kind, p in probes.items()},
         y_val=y['val'], predictions=predictions)
 
 
@@ -387,5 +429,8 @@ def run(args: argparse.Namespace) -> int:
     for kind, metrics in result.metrics.items():
         log.info('%s probe (held-out): %s', kind, ', '.join(
             f'{n} r={v["pearson_r"]:.3f} R2={v["r2"]:.3f}' for n, v in metrics.items()))
+        for name, errors in result.angle_metrics[kind].items():
+            log.info('%s probe (held-out): %s error median %.1f deg, p90 %.1f deg', kind, name,
+                     errors['median_abs_error_deg'], errors['p90_abs_error_deg'])
     log.info('wrote %s and %s', args.out, plot)
     return 0
