@@ -44,8 +44,12 @@ class PolicyProposer:
                  config: MPCConfig, predict_next: PredictFn | None = None, history: int = 1) -> None:
         policy = runner.config
         if (policy.latent_dim, policy.block_dim) != (latent_dim, block_dim):
-            raise ValueError(f'the policy takes latents of {policy.latent_dim} and blocks of {policy.block_dim}, the '
-                             f'world model {latent_dim} and {block_dim}')
+            raise ValueError(f'{runner.source}: the policy takes latents of {policy.latent_dim} and blocks of '
+                             f'{policy.block_dim}, the world model {latent_dim} and {block_dim}: run lewm-train '
+                             'fit-policy again')
+        if config.policy.goal_blocks > policy.max_goal_blocks:
+            raise ValueError(f'planner.policy_goal_blocks {config.policy.goal_blocks:g} is beyond the goals the policy '
+                             f'was trained on ({runner.source}: max_goal_blocks {policy.max_goal_blocks:g})')
         self.runner = runner
         self.arrays = arrays
         self.config = config

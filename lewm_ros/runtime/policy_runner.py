@@ -14,15 +14,17 @@ from typing import Any
 import numpy as np
 
 from lewm_ros.runtime.onnx_manifest import model_hash, sha256_file
-from lewm_ros.runtime.policy_format import (POLICY_INPUTS, POLICY_ONNX_FILE, GoalPolicyConfig,
-                                            check_policy_fits, has_policy)
+from lewm_ros.runtime.policy_format import (POLICY_CONFIG_FILE, POLICY_INPUTS, POLICY_ONNX_FILE,
+                                            GoalPolicyConfig, check_policy_fits, has_policy)
 
 _LOG = logging.getLogger(__name__)
 
 
 class PolicyRunner(abc.ABC):
-    """config: the policy's GoalPolicyConfig."""
+    """config: the policy's GoalPolicyConfig; source: the ``policy_config.json`` it came from
+    (named by errors about the policy)."""
     config: GoalPolicyConfig
+    source: Path
 
     @abc.abstractmethod
     def propose(self, latent: np.ndarray, goal: np.ndarray, remaining_blocks: float) -> np.ndarray:
@@ -40,6 +42,7 @@ class TorchPolicyRunner(PolicyRunner):
         self.device = torch.device(device)
         self.policy = load_policy(model_dir, self.device)
         self.config = self.policy.config
+        self.source = Path(model_dir) / POLICY_CONFIG_FILE
 
     def propose(self, latent: np.ndarray, goal: np.ndarray, remaining_blocks: float) -> np.ndarray:
         torch = self._torch
@@ -57,6 +60,7 @@ class OnnxPolicyRunner(PolicyRunner):
         import onnxruntime as ort
         model_dir = Path(model_dir)
         self.config = GoalPolicyConfig.load(model_dir)
+        self.source = model_dir / POLICY_CONFIG_FILE
         check_policy_fits(self.config, model_dir, model_hash(model_dir))
         path = model_dir / POLICY_ONNX_FILE
         if not path.is_file() or sha256_file(path) != self.config.onnx_sha256:

@@ -12,6 +12,7 @@ from lewm_ros.model.policy import GoalPolicy, load_policy, save_policy
 from lewm_ros.planning.cem import CEM
 from lewm_ros.planning.config import CEMConfig, MPCConfig, PolicyModeConfig, resolve_mode
 from lewm_ros.planning.mpc import MPCPlanner
+from lewm_ros.planning.policy import PolicyProposer
 from lewm_ros.runtime.onnx_manifest import model_hash, sha256_file
 from lewm_ros.runtime.policy_export import export_policy_onnx
 from lewm_ros.runtime.policy_format import GoalPolicyConfig
@@ -131,6 +132,7 @@ class _FixedRunner:
     def __init__(self, blocks):
         self.blocks = np.asarray(blocks, np.float32)
         self.config = GoalPolicyConfig(latent_dim=LATENT, block_dim=BLOCK, num_blocks=len(self.blocks))
+        self.source = 'fixed/policy_config.json'
 
     def propose(self, latent, goal, goal_blocks):
         return self.blocks
@@ -140,7 +142,7 @@ class _FixedRunner:
 def test_policy_cem_never_returns_a_plan_worse_than_the_previous_one(proposal):
     """The previous plan is the optimum (cost 0); a far or non-finite proposal must not pull the
     returned plan away from it (the elite mean of samples around the proposal would)."""
-    from lewm_ros.planning.policy import PolicyProposer
+
     from lewm_ros.runtime.arrays import array_space
     from lewm_ros.runtime.backend import PlanningContext
     space = array_space('numpy')
@@ -186,6 +188,17 @@ def test_auto_mode_runs_policy_cem_with_a_policy_and_cem_without(tiny_model_dir,
     assert MPCConfig().mode == 'auto' and MPCConfig.paper().mode == 'cem'  # the paper's planner is CEM alone
     with pytest.raises(ValueError, match='mpc.mode'):
         resolve_mode('fast', True)
+
+
+def test_a_policy_that_does_not_fit_the_planner_is_refused_naming_its_file(policy_dir):
+    too_far = MPCConfig(mode='policy', policy=PolicyModeConfig(goal_blocks=50.0))
+    with pytest.raises(ValueError, match=r'policy_config.json: max_goal_blocks') as raised:
+        MPCPlanner.from_model_dir(policy_dir, config=too_far)
+    assert 'planner.policy_goal_blocks 50' in str(raised.value)
+    runner = make_policy_runner('torch', policy_dir)
+    space = MPCPlanner.from_model_dir(policy_dir, config=config('cem')).arrays
+    with pytest.raises(ValueError, match=rf'{policy_dir / "policy_config.json"}: the policy takes latents of {LATENT}'):
+        PolicyProposer(runner, space, BLOCK, LATENT + 1, config('policy'))
 
 
 def test_policy_config_is_validated():
