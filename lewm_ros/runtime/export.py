@@ -86,8 +86,9 @@ class _FirstFrameCostGraph(nn.Module):
         return self.cost(candidates, history_latents, empty, goal)
 
 
-def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: tuple[str, ...],
-            output_names: tuple[str, ...], opset: int, dynamic_axes: dict | None = None) -> None:
+def export_module(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: tuple[str, ...],
+                  output_names: tuple[str, ...], opset: int, dynamic_axes: dict | None = None) -> None:
+    """Export ``module`` called on ``args`` to ONNX at ``path`` (written beside it, then renamed)."""
     module.eval()
     tmp = path.with_name(path.name + '.tmp')
     with warnings.catch_warnings():
@@ -114,7 +115,8 @@ def _declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
     onnx.save(model, str(path))
 
 
-def _check(path: Path) -> None:
+def check_onnx(path: Path) -> None:
+    """onnx.checker (full check) on ``path``; ExportError naming the file otherwise."""
     import onnx
     try:
         onnx.checker.check_model(str(path), full_check=True)
@@ -122,7 +124,8 @@ def _check(path: Path) -> None:
         raise ExportError(f'onnx.checker rejected {path}: {type(exc).__name__}: {exc}') from exc
 
 
-def _ort_run(path: Path, feeds: dict[str, torch.Tensor]) -> np.ndarray:
+def ort_run(path: Path, feeds: dict[str, torch.Tensor]) -> np.ndarray:
+    """The first output of the graph at ``path`` on ``feeds`` in an ONNX Runtime CPU session."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
@@ -164,13 +167,13 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
         encoder = _EncoderGraph(model).eval()
         pixels = torch.randn(2, 3, size, size, generator=gen)
         path = out_dir / ENCODER_FILE
-        _export(encoder, (pixels,), path, ENCODER_INPUTS, ENCODER_OUTPUTS, opset,
+        export_module(encoder, (pixels,), path, ENCODER_INPUTS, ENCODER_OUTPUTS, opset,
                 dynamic_axes={'pixels': {0: 'batch'}, 'latents': {0: 'batch'}})
         _declare_output_shape(path, ENCODER_OUTPUTS[0], ['batch', latent])
-        _check(path)
+        check_onnx(path)
         # Verify at a batch other than the traced one: the dynamic axis must really be dynamic.
         probe = torch.randn(3, 3, size, size, generator=gen)
-        err = float(np.abs(_ort_run(path, {'pixels': probe}) - encoder(probe).numpy()).max())
+        err = float(np.abs(ort_run(path, {'pixels': probe}) - encoder(probe).numpy()).max())
         if not err <= ENCODER_ATOL:
             raise ExportError(f'{path}: ONNX Runtime latents differ from torch by {err:.3g} (max abs) '
                               f'> {ENCODER_ATOL}')
@@ -196,10 +199,10 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
             else:
                 graph = rollout
             path = out_dir / cost_file(k)
-            _export(graph, tuple(feeds.values()), path, cost_input_names(k), COST_OUTPUTS, opset)
+            export_module(graph, tuple(feeds.values()), path, cost_input_names(k), COST_OUTPUTS, opset)
             share_weights(path, shared, offsets)
-            _check(path)
-            got = _ort_run(path, feeds)
+            check_onnx(path)
+            got = ort_run(path, feeds)
             if got.shape != reference.shape:
                 raise ExportError(f'{path}: ONNX Runtime costs have shape {got.shape}, torch {reference.shape}')
             rel = float(np.abs(got - reference).max() / max(float(np.abs(reference).max()), 1e-12))
@@ -217,11 +220,11 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, num_samples: int, ho
             if k == 1:
                 del feeds['history_blocks']
             path = out_dir / predict_file(k)
-            _export(_PredictGraph(model, k == 1), tuple(feeds.values()), path, predict_input_names(k),
+            export_module(_PredictGraph(model, k == 1), tuple(feeds.values()), path, predict_input_names(k),
                     PREDICT_OUTPUTS, opset)
             share_weights(path, shared, offsets)
-            _check(path)
-            err = float(np.abs(_ort_run(path, feeds) - reference).max())
+            check_onnx(path)
+            err = float(np.abs(ort_run(path, feeds) - reference).max())
             if not err <= ENCODER_ATOL:
                 raise ExportError(f'{path}: ONNX Runtime prediction differs from torch by {err:.3g} (max abs) '
                                   f'> {ENCODER_ATOL}')

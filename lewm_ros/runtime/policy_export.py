@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lewm_ros.model.policy import load_policy
-from lewm_ros.runtime.export import _check, _export, _ort_run
+from lewm_ros.runtime.export import check_onnx, export_module, ort_run
 from lewm_ros.runtime.onnx_manifest import DEFAULT_OPSET, ExportError, sha256_file
 from lewm_ros.runtime.policy_format import POLICY_INPUTS, POLICY_ONNX_FILE, POLICY_OUTPUTS
 
@@ -38,10 +38,10 @@ def export_policy_onnx(model_dir: str | Path, opset: int = DEFAULT_OPSET, seed: 
     path = model_dir / POLICY_ONNX_FILE
     batch_axis = {name: {0: 'batch'} for name in (*POLICY_INPUTS, *POLICY_OUTPUTS)}
     with torch.inference_mode(False), torch.no_grad():
-        _export(policy, tuple(inputs(2).values()), path, POLICY_INPUTS, POLICY_OUTPUTS, opset, batch_axis)
-        _check(path)
+        export_module(policy, tuple(inputs(2).values()), path, POLICY_INPUTS, POLICY_OUTPUTS, opset, batch_axis)
+        check_onnx(path)
         probe = inputs(3)
-        err = float(np.abs(_ort_run(path, probe) - policy(*probe.values()).numpy()).max())
+        err = float(np.abs(ort_run(path, probe) - policy(*probe.values()).numpy()).max())
     if not err <= POLICY_ATOL:
         raise ExportError(f'{path}: ONNX Runtime blocks differ from torch by {err:.3g} (max abs) > {POLICY_ATOL}')
     training = {**cfg.training, 'onnx_max_abs_err': err}
