@@ -25,7 +25,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
   fi
 fi
 
-if ! python -c "import torch" 2>/dev/null; then
+if ! python -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "[setup] installing torch==$TORCH_VERSION (CPU build; pinned on purpose)"
   python -m pip install -q "torch==$TORCH_VERSION"
 fi
@@ -37,14 +37,15 @@ python -c "import torch, rclpy, mujoco, onnxruntime, lewm_ros, lewm_training" \
 deactivate
 
 # The light robot install beside it: lewm_ros[robot-cpu] + the ROS wheels, no torch (a test runs
-# planner_node in it). Pinned by requirements.txt; skipped when it is already complete.
+# planner_node in it). Re-pinned by requirements.txt on every run, like .venv.
 ROBOT_VENV="${LEWM_ROBOT_VENV:-.venv-robot}"
-if ! "$ROBOT_VENV/bin/python" -c "import lewm_ros, rclpy, onnxruntime, array_api_compat, cv2" 2>/dev/null; then
+if [ ! -x "$ROBOT_VENV/bin/python" ]; then
   echo "[setup] creating the torch-free robot environment $ROBOT_VENV (lewm_ros[robot-cpu])"
   python3 -m venv "$ROBOT_VENV"
-  "$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt -e ".[robot-cpu]" \
-    $(grep -E '^ros-' requirements.txt) 2>&1 | grep -v -i warning || true
 fi
+echo "[setup] installing lewm_ros[robot-cpu] into $ROBOT_VENV"
+"$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt -e ".[robot-cpu]" \
+  $(grep -E '^ros-' requirements.txt) 2>&1 | grep -v -i warning || true
 if "$ROBOT_VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] ERROR: $ROBOT_VENV has torch; the robot profile must not" >&2
   exit 1
