@@ -10,6 +10,10 @@ Topics (relative names, remap them): sub `image` (sensor_msgs/Image or Compresse
 `~/plan_cost` (Float32), `~/planned_actions` (Float64MultiArray, (H, frameskip, A)),
 `~/surprise` (Float32, calibrated units, NaN while uncalibrated and warming up), `/diagnostics`.
 Services: `~/set_goal_from_camera`, `~/reset_estop` (std_srvs/Trigger; also releases a surprise stop).
+
+A block boundary goes to the planner with the frame captured at it (header stamp, or receipt time
+when the stamp is off), not the newest frame at the tick: control/frame_alignment.py waits up to a
+control period for it without blocking the timer (/diagnostics boundary_frames_late: fallbacks).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from lewm_ros.control import node_params as P
 from lewm_ros.control.action_stream import ActionStream
 from lewm_ros.control.deployment import Deployment
 from lewm_ros.control.diagnostics import PlannerStats
+from lewm_ros.control.frame_alignment import BoundaryFrameAligner
 from lewm_ros.control.param_specs import SPEC_BY_NAME
 from lewm_ros.control.planner_setup import build_planner, build_surprise_monitor
 from lewm_ros.control.planning_worker import PlanningWorker, PlanReport
@@ -107,6 +112,9 @@ class PlannerNode(LifecycleNode):
         self._surprise = build_surprise_monitor(self._params, self._planner)
         self._worker = PlanningWorker(self._planner, self._stream, self._params.planner.receding_blocks,
                                       self._now, self._on_plan, self._surprise, self._on_surprise)
+        stream = self._stream
+        self._aligner = BoundaryFrameAligner(self._worker.submit_boundary, lambda: stream.epoch,
+                                             self._params.control.period_s)
         self._create_interfaces()
         prepare_for_control_loop()
         self._worker.start()
@@ -161,7 +169,7 @@ class PlannerNode(LifecycleNode):
     def _clear_state(self) -> None:
         self._params: P.NodeParams | None = None
         self._planner = self._metadata = self._camera = self._adapter = self._safety = None
-        self._stream = self._worker = self._surprise = None
+        self._stream = self._worker = self._surprise = self._aligner = None
         self._cmd_pub = self._control_timer = None
         self._entities: list = []
         self._latest: tuple[np.ndarray, float] | None = None
@@ -230,8 +238,8 @@ class PlannerNode(LifecycleNode):
     # ---------------------------------------------------------------- inputs
     # Input callbacks take local references: a cleanup may drop the components while one runs.
     def _on_image(self, msg) -> None:
-        camera = self._camera
-        if camera is None:
+        camera, aligner = self._camera, self._aligner
+        if camera is None or aligner is None:
             return
         self.stats.image_received()
         try:
@@ -240,8 +248,10 @@ class PlannerNode(LifecycleNode):
             self.stats.image_dropped(str(exc))
             self.get_logger().warning(f'dropping camera image: {exc}', throttle_duration_sec=LOG_THROTTLE_S)
             return
+        received = self._now()
         with self._image_lock:
-            self._latest = (image, self._now())
+            self._latest = (image, received)
+        aligner.add_frame(image, received, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
 
     def _on_enable(self, msg: Bool) -> None:
         safety = self._safety
@@ -337,8 +347,7 @@ class PlannerNode(LifecycleNode):
                 command = self._safety.stop()
                 self.get_logger().info('resuming after a stop: planner history reset')
             boundary = self._stream.boundary_due()
-            if boundary is not None and out.state not in RESET_ON_RESUME and latest is not None:
-                self._worker.submit_boundary(boundary, latest[0])
+            self._aligner.on_tick(now, boundary if out.state not in RESET_ON_RESUME else None)
             self._cmd_pub.publish(self._adapter.build(command, self.get_clock().now()))
             self._stream.record(command)
             self.stats.control_rate.tick(now)
@@ -370,7 +379,8 @@ class PlannerNode(LifecycleNode):
                                         None if latest is None else self._now() - latest[1],
                                         self._params.model.backend, self._params.model.model_dir,
                                         self._planner.config.mode, self._worker.errors,
-                                        None if self._surprise is None else self._surprise.status())
+                                        None if self._surprise is None else self._surprise.status(),
+                                        self._aligner.late_frames)
             self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
                                                        Path(self._params.model.model_dir).name,
                                                        self.get_clock().now()))
