@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lewm_training.demo import cost_params, default_params_file
-from lewm_training.demo_report import EpisodeRecord, random_baseline
+from lewm_training.demo import DemoConfig, cost_params, default_model_dir, default_params_file
+from lewm_training.demo_report import EpisodeRecord, demo_sim_config, plot_episodes, random_baseline
 from lewm_training.evaluate import EvalConfig, episodes_from_policy
 from lewm_training.tasks import make_task
 
@@ -32,3 +32,14 @@ def test_random_baseline_plays_the_demos_episodes(caplog):
     assert baseline['episodes'] == 3 and 'not the same episode' not in caplog.text
     random_baseline(Path(default_params_file()), 7, 50, records)  # another seed: other episodes
     assert 'not the same episode' in caplog.text
+
+
+def test_task_option_picks_the_tasks_sim_and_model_and_its_distance_unit(tmp_path):
+    assert default_model_dir('pusht').name == 'pusht_compact' and default_model_dir().name == 'tworoom_compact'
+    assert demo_sim_config(Path(default_params_file()), 42, 'pusht').task == 'pusht'
+    assert demo_sim_config(Path(default_params_file()), 42).task == 'tworoom'   # the params file's task
+    with pytest.raises(ValueError, match='task'):
+        DemoConfig(model_dir=default_model_dir(), task='cartpole')
+    records = [EpisodeRecord(index=0, success=True, distances=[(0.0, 3.0), (0.1, 0.5)], costs=[(0.0, 1.0)])]
+    plot = plot_episodes(records, tmp_path / 'costs.png', 1.0, 'tolerance units')
+    assert plot.stat().st_size > 10_000

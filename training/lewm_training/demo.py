@@ -32,9 +32,9 @@ from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_choice, check_ints, require
 from lewm_training.demo_faults import (FAULT_RGB, STOP_RGB, STOP_WINDOW, add_fault_arguments, episode_fault, mark,
                                        write_fault_report)
-from lewm_training.tasks import task_names
-from lewm_training.demo_report import (EpisodeRecord, command_rate, plot_episodes, random_baseline, show_live,
-                                       write_gif)
+from lewm_training.demo_report import (EpisodeRecord, command_rate, demo_sim_config, plot_episodes, random_baseline,
+                                       show_live, write_gif)
+from lewm_training.tasks import make_task, task_names
 
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -356,7 +356,11 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
         'command_period_max_ms': longest_ms,
     }
-    plot_episodes(records, cfg.out / 'demo_costs.png')
+    task = make_task(demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task).task, image_size=16)
+    try:
+        plot_episodes(records, cfg.out / 'demo_costs.png', task.success_threshold, task.distance_unit)
+    finally:
+        task.close()
     if cfg.faults:
         summary['faults'] = write_fault_report(records, model_dir, Path(cfg.params_file), cfg.out)
     (cfg.out / 'demo_results.json').write_text(json.dumps(

@@ -58,7 +58,7 @@ def show_live(frame: np.ndarray | None) -> None:
         cv2.waitKey(1)
 
 
-def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:
+def plot_episodes(records: list[EpisodeRecord], path: Path, success_threshold: float, distance_unit: str) -> Path:
     """Planning cost and distance to the goal over (sim) time, one line per episode."""
     import matplotlib
     matplotlib.use('Agg')
@@ -78,8 +78,8 @@ def plot_episodes(records: list[EpisodeRecord], path: Path) -> Path:
     axes[0].set_yscale('log')
     axes[0].set_title('planning cost (green: reached goal, red: not)')
     axes[1].set_xlabel('time in episode [s]')
-    axes[1].set_ylabel('distance to goal [m]')
-    axes[1].axhline(0.1, color='k', ls='--', lw=0.8, label='success radius')
+    axes[1].set_ylabel(f'distance to goal [{distance_unit}]')
+    axes[1].axhline(success_threshold, color='k', ls='--', lw=0.8, label='success threshold')
     axes[1].legend()
     axes[1].set_title('distance to goal')
     fig.tight_layout()
@@ -98,21 +98,25 @@ def command_rate(episodes: list[list[float]]) -> tuple[float, float, float]:
     return float(1.0 / gaps.mean()), float(1e3 * gaps.std()), float(1e3 * gaps.max())
 
 
-def random_baseline(params_file: Path, seed: int, budget: int, records: list[EpisodeRecord],
-                    task: str | None = None) -> dict:
-    """The collection random walk on the demo's own episodes, offline: sim_node draws episode 0 at
-    start-up and the demo's resets give episodes 1..N, built from the sim_node section of
-    ``params_file`` (task, image size, goal offset, policy mix) with the demo's ``seed`` (and its
-    ``task`` when given).
-    Returns {'episodes', 'success_rate' [%], 'final_success_rate' [%]}; logs a warning when an
-    episode's start distance differs from the demo's record (the episodes would not be the same)."""
+def demo_sim_config(params_file: Path, seed: int, task: str | None = None):
+    """The sim_node settings of the demo: the sim_node section of ``params_file`` (task, image
+    size, goal offset, policy mix) with the demo's ``seed`` (and its ``task`` when given)."""
     from lewm_ros.ros.runner import read_params_file
-    from lewm_training.evaluate import EvalConfig, episodes_from_policy, random_baseline as run_random
     from lewm_training.sim_robot import SIM_PARAM_BY_NAME, SimConfig
     sections = read_params_file(params_file)
     values = {k: v for name, section in sections.items() if name.split('/')[-1] in ('**', 'sim_node')
               for k, v in section.items() if k in SIM_PARAM_BY_NAME}
-    sim = SimConfig.from_values({**values, 'seed': seed, **({'task': task} if task else {})})
+    return SimConfig.from_values({**values, 'seed': seed, **({'task': task} if task else {})})
+
+
+def random_baseline(params_file: Path, seed: int, budget: int, records: list[EpisodeRecord],
+                    task: str | None = None) -> dict:
+    """The collection random walk on the demo's own episodes, offline: sim_node draws episode 0 at
+    start-up and the demo's resets give episodes 1..N, built from :func:`demo_sim_config`.
+    Returns {'episodes', 'success_rate' [%], 'final_success_rate' [%]}; logs a warning when an
+    episode's start distance differs from the demo's record (the episodes would not be the same)."""
+    from lewm_training.evaluate import EvalConfig, episodes_from_policy, random_baseline as run_random
+    sim = demo_sim_config(params_file, seed, task)
     cfg = EvalConfig(episodes=len(records) + 1, goal_offset=sim.goal_offset, budget=budget, seed=seed)
     specs = episodes_from_policy(sim.task, sim.image_size, cfg, heuristic_frac=sim.heuristic_frac)[1:]
     results = run_random(specs, cfg, sim.task, sim.image_size)

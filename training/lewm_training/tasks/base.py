@@ -42,10 +42,12 @@ class MujocoTask(abc.ABC):
         action_dim, state_dim: vector sizes.
         dt: [s] simulated time per env step (``n_substeps`` physics steps).
         success_threshold: task-specific tolerance of :meth:`is_success`.
+        distance_unit: the unit of :meth:`distance` (for plots and reports).
     """
 
     name: str = ''
     camera: str = 'top'
+    distance_unit: str = 'm'
     protocol_warmup_steps: int = 0
     """At most this many env steps of the collection policy run before an evaluation episode's
     start state, until :meth:`protocol_ready` (see :func:`lewm_training.policies.protocol_pair`);

@@ -129,6 +129,7 @@ class PushTTask(MujocoTask):
     """A pusher and a T block on a table (see the module docstring)."""
 
     name = 'pusht'
+    distance_unit = 'tolerance units'
     # The paper's Push-T goals come from demonstrations, where the pusher is always pushing: a
     # random walk seldom touches the block within 25 steps (its start/goal pairs would be solved
     # by standing still), so evaluation episodes follow the pushing heuristic, and start once it
