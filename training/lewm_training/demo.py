@@ -296,10 +296,16 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     from lewm_training.sim_node import SimNode
     model_dir = Path(cfg.model_dir).resolve()
     cfg.out.mkdir(parents=True, exist_ok=True)
+    task = make_task(demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task).task, image_size=16)
+    try:  # the planner commands one raw action per env step of the task (reacher: 50 Hz)
+        threshold, unit, control_rate_hz = task.success_threshold, task.distance_unit, 1.0 / task.dt
+    finally:
+        task.close()
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
                        log_level='warn',
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
-                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false', *cfg.cost,
+                               f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false',
+                               f'control_rate:={control_rate_hz!r}', *cfg.cost,
                                *([f'task:={cfg.task}'] if cfg.task else [])))
     LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
     runner = Runner(config, {'sim_node': SimNode, 'planner_node': PlannerNode})
@@ -314,7 +320,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         executor = SingleThreadedExecutor(context=runner.context)
         executor.add_node(observer.node)
         threading.Thread(target=spin, args=(executor,), daemon=True).start()
-        timeout_s = 5.0 + 3.0 * cfg.budget * 0.1 / cfg.real_time_factor
+        timeout_s = 5.0 + 3.0 * cfg.budget / control_rate_hz / cfg.real_time_factor
         bar = tqdm(range(cfg.episodes), desc='demo', unit='ep', disable=not cfg.progress)
         for index in bar:
             with observer.lock:
@@ -356,11 +362,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
         'command_period_max_ms': longest_ms,
     }
-    task = make_task(demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task).task, image_size=16)
-    try:
-        plot_episodes(records, cfg.out / 'demo_costs.png', task.success_threshold, task.distance_unit)
-    finally:
-        task.close()
+    plot_episodes(records, cfg.out / 'demo_costs.png', threshold, unit)
     if cfg.faults:
         summary['faults'] = write_fault_report(records, model_dir, Path(cfg.params_file), cfg.out)
     (cfg.out / 'demo_results.json').write_text(json.dumps(
