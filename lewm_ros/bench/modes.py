@@ -55,6 +55,7 @@ def bench_mode(model_dir: Path, mode: str, budget: str, backend: str, device: st
         _LOG.warning('%s / %s skipped: %s', mode, backend, exc)
         row['skipped'] = str(exc)
         return row
+    row['mode'] = planner.config.mode  # 'auto' resolved for this model directory
     rng = np.random.default_rng(seed)
     size, meta = planner.metadata.image_size, planner.metadata
     frame = lambda: rng.integers(0, 256, (size, size, 3), dtype=np.uint8)  # noqa: E731

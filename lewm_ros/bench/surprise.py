@@ -46,6 +46,7 @@ def bench_surprise(model_dir: Path, backend: str, device: str, decisions: int, t
         _LOG.warning('surprise / %s skipped: %s', backend, exc)
         row['skipped'] = str(exc)
         return row
+    row['mode'] = planners[0].config.mode  # planner_node's default, 'auto' resolved for this model directory
     monitor = SurpriseMonitor(SurprisePolicy(action='warn'), load_calibration(model_dir))
     rng = np.random.default_rng(seed)
     size, history = planners[0].metadata.image_size, planners[0].metadata.history
@@ -80,11 +81,11 @@ def bench_surprise(model_dir: Path, backend: str, device: str, decisions: int, t
 
 def surprise_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the --surprise rows."""
-    lines = ['| backend | budget (N x iters, warm iters x H) | decisions | plan latency p50 [ms] | with monitor [ms] | '
-             'overhead | predictor step after the plan p50 [ms] | of the plan latency |',
+    lines = ['| backend | mode, budget (N x iters, warm iters x H) | decisions | plan latency p50 [ms] | with monitor '
+             '[ms] | overhead | predictor step after the plan p50 [ms] | of the plan latency |',
              '|---|---|---|---|---|---|---|---|']
     for r in rows:
-        budget = f"{r['samples']} x {r['iterations']}, {r['warm_iterations']} x {r['horizon']}"
+        budget = f"{r.get('mode', 'auto')}, {r['samples']} x {r['iterations']}, {r['warm_iterations']} x {r['horizon']}"
         if 'skipped' in r:
             lines.append(f"| {r['backend']} | {budget} | skipped: {r['skipped'][:60]} | | | | | |")
             continue

@@ -61,7 +61,8 @@ class SurpriseEvalConfig:
 
 
 def make_robot_and_planner(model_dir: Path, seed: int, threads: int):
-    """(SimRobot for the model's task and image size, default MPCPlanner on torch CPU)."""
+    """(SimRobot for the model's task and image size, default MPCPlanner on torch CPU: planner_node's
+    default, mode 'auto' resolved for the model directory)."""
     import torch
 
     from lewm_ros.planning import MPCPlanner
@@ -71,6 +72,13 @@ def make_robot_and_planner(model_dir: Path, seed: int, threads: int):
     meta = planner.metadata
     require(bool(meta.task), 'model_dir', str(model_dir), 'a model whose lewm_meta.json names its task')
     return SimRobot(SimConfig(task=meta.task, image_size=meta.image_size, seed=seed)), planner
+
+
+def planner_label(planner) -> str:
+    """What the closed loop planned with: the default budget and the mode it resolved to."""
+    cem = planner.config.cem
+    return (f'MPCConfig() ({cem.num_samples} x {cem.iterations}, warm start {planner.config.warm_iterations} '
+            f'it.), mode {planner.config.mode}')
 
 
 def summarize(traces: list[SurpriseTrace], kinds: tuple[str, ...]) -> dict:
@@ -111,8 +119,8 @@ def run_eval(model_dir: Path, config: SurpriseEvalConfig, policy: SurprisePolicy
     finally:
         robot.close()
     return {'model_dir': str(model_dir), 'config': asdict(config), 'policy': asdict(policy),
-            'calibration': calibration.to_dict(), 'commit': _commit(), 'machine': platform.processor() or
-            platform.machine(), 'wall_s': round(time.perf_counter() - started, 1),
+            'calibration': calibration.to_dict(), 'planner': planner_label(planner), 'commit': _commit(),
+            'machine': platform.processor() or platform.machine(), 'wall_s': round(time.perf_counter() - started, 1),
             'table': summarize(traces, config.kinds),
             'traces': [{**asdict(t), 'first_alarm': t.first_alarm, 'delay_blocks': t.delay_blocks} for t in traces]}
 
@@ -130,7 +138,7 @@ def calibrate(model_dir: Path, episodes: int, blocks: int, seed: int, threads: i
         robot.close()
     source = (f'lewm-train surprise --calibrate --model-dir <model> --calibrate-episodes {episodes} '
               f'--calibrate-blocks {blocks} --seed {seed}')
-    return SurpriseCalibration.from_scores(scores, source, extra={'planner': 'MPCConfig() (64 x 5, warm start)',
+    return SurpriseCalibration.from_scores(scores, source, extra={'planner': planner_label(planner),
                                                                   'episodes': episodes, 'blocks': blocks,
                                                                   'seed': seed, 'commit': _commit()},
                                            model_hash=model_hash(model_dir))
