@@ -50,7 +50,7 @@ class PlannerParams:
     """CEM budget: num_samples, num_elites, iterations (cold solve); warm_start, warm_iterations,
     warm_std [z-scored] (warm-started solve); horizon [blocks]; seed; hold_actions: one action
     per block; receding_blocks: blocks executed before a replan [blocks]; cost: the critics;
-    mode: cem | policy | policy_cem; policy_goal_blocks: blocks to the goal told to the policy
+    mode: auto | cem | policy | policy_cem (see MPCConfig); policy_goal_blocks: blocks to the goal told to the policy
     [blocks]; disagreement_ratio: see PolicyModeConfig."""
     num_samples: int
     num_elites: int
@@ -63,9 +63,9 @@ class PlannerParams:
     hold_actions: bool
     receding_blocks: int
     cost: LatentCostConfig
-    mode: str = 'cem'
-    policy_goal_blocks: float = 1.0
-    disagreement_ratio: float = 10.0
+    mode: str = MPCConfig.mode
+    policy_goal_blocks: float = PolicyModeConfig.goal_blocks
+    disagreement_ratio: float = PolicyModeConfig.disagreement_ratio
 
     def mpc_config(self) -> MPCConfig:
         """The planner's MPCConfig (samples are always clamped to the action bounds on a robot)."""

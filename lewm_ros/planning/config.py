@@ -15,7 +15,7 @@
 | warm_std | float | 0.5 | z-scored | MPC: sampling std of a warm-started solve |
 | history | int or None | None | frames | MPC: frames of context (None = the model's history; 1 = reference eval) |
 | cost | LatentCostConfig | terminal only | - | MPC: rollout-cost critics (terminal, stage, action, smoothness) |
-| mode | str | cem | - | MPC: 'cem', 'policy' (the goal-conditioned policy alone), 'policy_cem' (CEM seeded by it) |
+| mode | str | auto | - | MPC: 'auto' (policy_cem with a policy, else cem), 'cem', 'policy', 'policy_cem' |
 | policy | PolicyModeConfig | - | - | MPC: the policy's goal horizon and the disagreement test (policy modes) |
 """
 from __future__ import annotations
@@ -135,9 +135,8 @@ class MPCConfig:
         require(isinstance(self.cem, CEMConfig), 'mpc.cem', self.cem, 'a CEMConfig')
         check_choice('mpc.mode', self.mode, PLANNER_MODES)
         require(isinstance(self.policy, PolicyModeConfig), 'mpc.policy', self.policy, 'a PolicyModeConfig')
-        require(self.mode not in ('policy_cem', 'auto') or self.cem.num_samples >= 3, 'cem.num_samples',
-                self.cem.num_samples, f'>= 3 in mode {self.mode} (policy_cem scores the proposal and the previous '
-                'plan as candidates beside the mean)')
+        require(self.mode != 'policy_cem' or self.cem.num_samples >= 3, 'cem.num_samples', self.cem.num_samples,
+                '>= 3 in mode policy_cem (the proposal and the previous plan are candidates beside the mean)')
         check_bool('mpc.warm_start', self.warm_start)
         check_int('mpc.warm_iterations', self.warm_iterations, 1)
         check_positive('mpc.warm_std', self.warm_std)

@@ -79,7 +79,7 @@ class MPCPlanner:
         self.backend = backend
         self.metadata = metadata
         config = config or MPCConfig()
-        self.config = replace(config, mode=resolve_mode(config.mode, policy is not None))
+        self.config = replace(config, mode=resolve_mode(config.mode, policy is not None))  # validated again
         if self.config.mode != 'cem' and policy is None:
             raise ValueError(f"planner mode {self.config.mode!r} needs the model's goal-conditioned policy")
         if metadata.block_dim != backend.block_dim:

@@ -188,6 +188,10 @@ def test_auto_mode_runs_policy_cem_with_a_policy_and_cem_without(tiny_model_dir,
     assert MPCConfig().mode == 'auto' and MPCConfig.paper().mode == 'cem'  # the paper's planner is CEM alone
     with pytest.raises(ValueError, match='mpc.mode'):
         resolve_mode('fast', True)
+    two = dataclasses.replace(config('auto'), cem=CEMConfig(num_samples=2, num_elites=2, iterations=1, horizon=4))
+    assert MPCPlanner.from_model_dir(tiny_model_dir, config=two).config.mode == 'cem'   # a valid CEM budget
+    with pytest.raises(ValueError, match='num_samples'):   # too few for the proposal beside the previous plan
+        MPCPlanner.from_model_dir(policy_dir, config=two)
 
 
 def test_a_policy_that_does_not_fit_the_planner_is_refused_naming_its_file(policy_dir):
