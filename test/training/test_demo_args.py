@@ -2,10 +2,11 @@
 baseline measured on the demo's own episodes (sim_node's episodes 1..N of config/sim.yaml)."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from lewm_training.demo import DemoConfig, cost_params, default_model_dir, default_params_file
-from lewm_training.demo_report import EpisodeRecord, demo_sim_config, plot_episodes, random_baseline
+from lewm_training.demo import DemoConfig, cost_params, default_model_dir, default_params_file, run_demo
+from lewm_training.demo_report import EpisodeRecord, demo_sim_config, plan_rate, plot_episodes, random_baseline
 from lewm_training.evaluate import EvalConfig, episodes_from_policy
 from lewm_training.tasks import make_task
 
@@ -43,3 +44,13 @@ def test_task_option_picks_the_tasks_sim_and_model_and_its_distance_unit(tmp_pat
     records = [EpisodeRecord(index=0, success=True, distances=[(0.0, 3.0), (0.1, 0.5)], costs=[(0.0, 1.0)])]
     plot = plot_episodes(records, tmp_path / 'costs.png', 1.0, 'tolerance units')
     assert plot.stat().st_size > 10_000
+
+
+def test_plan_rate_counts_plans_inside_episodes_only():
+    assert plan_rate([[0.0, 0.5, 1.0], [10.0, 10.5]]) == pytest.approx(2.0)   # the 9 s between episodes is no gap
+    assert np.isnan(plan_rate([[3.0]]))
+
+
+def test_a_model_of_another_task_is_refused_before_the_nodes_start(tmp_path):
+    with pytest.raises(ValueError, match='trained on tworoom'):
+        run_demo(DemoConfig(model_dir=default_model_dir('tworoom'), task='pusht', out=tmp_path))

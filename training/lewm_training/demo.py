@@ -32,8 +32,8 @@ from lewm_ros.runtime.critics import add_cost_argument, parse_cost_terms
 from lewm_ros.validation import check_choice, check_ints, require
 from lewm_training.demo_faults import (FAULT_RGB, STOP_RGB, STOP_WINDOW, add_fault_arguments, episode_fault, mark,
                                        write_fault_report)
-from lewm_training.demo_report import (EpisodeRecord, command_rate, demo_sim_config, plot_episodes, random_baseline,
-                                       show_live, write_gif)
+from lewm_training.demo_report import (EpisodeRecord, command_rate, demo_sim_config, plan_rate, plot_episodes,
+                                       random_baseline, show_live, write_gif)
 from lewm_training.tasks import make_task, task_names
 
 LOG = logging.getLogger(__name__)
@@ -291,21 +291,25 @@ class DemoConfig:
 
 def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     """Run the demo; returns (summary, per-episode records) and writes GIF, plot and JSON to cfg.out."""
+    from lewm_ros.model.metadata import ModelMetadata
     from lewm_ros.ros.planner_node import PlannerNode
     from lewm_ros.ros.runner import RunConfig, Runner
     from lewm_training.sim_node import SimNode
     model_dir = Path(cfg.model_dir).resolve()
     cfg.out.mkdir(parents=True, exist_ok=True)
     task = make_task(demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task).task, image_size=16)
-    try:  # the planner commands one raw action per env step of the task (reacher: 50 Hz)
+    try:  # with --task the planner commands one raw action per env step of the task (reacher: 50 Hz)
         threshold, unit, control_rate_hz = task.success_threshold, task.distance_unit, 1.0 / task.dt
     finally:
         task.close()
+    trained_on = ModelMetadata.load(model_dir).task
+    require(not trained_on or trained_on == task.name, 'model_dir', str(model_dir),
+            f'a model of the task the simulator runs ({task.name}; this one was trained on {trained_on})')
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
                        log_level='warn',
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',
                                f'real_time_factor:={cfg.real_time_factor}', 'start_enabled:=false',
-                               f'control_rate:={control_rate_hz!r}', *cfg.cost,
+                               *([f'control_rate:={control_rate_hz!r}'] if cfg.task else []), *cfg.cost,
                                *([f'task:={cfg.task}'] if cfg.task else [])))
     LOG.info('starting sim_node + planner_node (model %s, backend %s)', model_dir, cfg.backend)
     runner = Runner(config, {'sim_node': SimNode, 'planner_node': PlannerNode})
@@ -358,7 +362,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         'cost_params': list(cfg.cost),
         'plan_latency_ms_p50': _float(diagnostics.get('plan_latency_p50_ms')),
         'plan_latency_ms_p99': _float(diagnostics.get('plan_latency_p99_ms')),
-        'planning_rate_hz': _float(diagnostics.get('planning_rate_hz')),
+        'planning_rate_hz': plan_rate([[t for t, _ in r.costs] for r in records]),
         'command_rate_hz': cmd_rate, 'command_period_jitter_ms': jitter_ms,
         'command_period_max_ms': longest_ms,
     }
@@ -372,9 +376,11 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = DemoConfig(model_dir=args.model_dir or default_model_dir(args.task or 'tworoom'), episodes=args.episodes,
+        params_file = args.params or default_params_file()
+        task = demo_sim_config(Path(params_file), args.seed, args.task).task
+        cfg = DemoConfig(model_dir=args.model_dir or default_model_dir(task), episodes=args.episodes,
                          backend=args.backend, budget=args.budget, seed=args.seed,
-                         params_file=args.params or default_params_file(), out=args.out,
+                         params_file=params_file, out=args.out,
                          gif_episodes=args.gif_episodes, real_time_factor=args.real_time_factor,
                          live=not args.headless and bool(os.environ.get('DISPLAY')), cost=cost_params(args.cost),
                          faults=tuple(args.faults), fault_after=args.fault_after, task=args.task)
@@ -385,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  success: {summary['success_rate']:.0f}% of {len(records)} episodes (budget {cfg.budget} env steps); "
           f"random policy on the same episodes: {summary['random_success_rate']:.0f}%")
     print(f"  plan latency: p50 {summary['plan_latency_ms_p50']:.1f} ms, p99 {summary['plan_latency_ms_p99']:.1f} "
-          f"ms; planning {summary['planning_rate_hz']:.2f} Hz")
+          f"ms (the last 200 plans); planning {summary['planning_rate_hz']:.2f} Hz (within episodes)")
     print(f"  commands: {summary['command_rate_hz']:.2f} Hz achieved, period jitter "
           f"{summary['command_period_jitter_ms']:.1f} ms, longest period {summary['command_period_max_ms']:.0f} ms "
           "(within episodes)")

@@ -98,6 +98,14 @@ def command_rate(episodes: list[list[float]]) -> tuple[float, float, float]:
     return float(1.0 / gaps.mean()), float(1e3 * gaps.std()), float(1e3 * gaps.max())
 
 
+def plan_rate(episodes: list[list[float]]) -> float:
+    """Plan stamps [s] (sim time) of each episode -> plans per second inside episodes [Hz] (NaN
+    when no episode has two plans)."""
+    spans = [(len(t) - 1, t[-1] - t[0]) for t in episodes if len(t) > 1]
+    seconds = sum(span for _, span in spans)
+    return float(sum(n for n, _ in spans) / seconds) if seconds > 0 else float('nan')
+
+
 def demo_sim_config(params_file: Path, seed: int, task: str | None = None):
     """The sim_node settings of the demo: the sim_node section of ``params_file`` (task, image
     size, goal offset, policy mix) with the demo's ``seed`` (and its ``task`` when given)."""
