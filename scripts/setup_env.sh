@@ -31,9 +31,10 @@ if ! python -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '
 fi
 echo "[setup] installing requirements"
 python -m pip install -q -r requirements.txt
-python -m pip install -q --no-deps --no-build-isolation -e . -e training 2>&1 | grep -v -i warning || true
-python -c "import torch, rclpy, mujoco, onnxruntime, lewm_ros, lewm_training" \
-  && echo "[setup] ok: $(python -c 'import torch; print("torch", torch.__version__)')"
+# pip's own warnings filtered out of the log; a failed install still fails the script
+python -m pip install -q --no-deps --no-build-isolation -e . -e training 2> >(grep -v -i warning >&2)
+python -c "import torch, rclpy, mujoco, onnxruntime, lewm_ros, lewm_training"
+echo "[setup] ok: $(python -c 'import torch; print("torch", torch.__version__)')"
 deactivate
 
 # The light robot install beside it: lewm_ros[robot-cpu] + the ROS wheels, no torch (a test runs
@@ -45,9 +46,10 @@ if [ ! -x "$ROBOT_VENV/bin/python" ]; then
 fi
 echo "[setup] installing lewm_ros[robot-cpu] into $ROBOT_VENV"
 "$ROBOT_VENV/bin/python" -m pip install -q -c requirements.txt -e ".[robot-cpu]" \
-  $(grep -E '^ros-' requirements.txt) 2>&1 | grep -v -i warning || true
+  $(grep -E '^ros-' requirements.txt) 2> >(grep -v -i warning >&2)
 if "$ROBOT_VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] ERROR: $ROBOT_VENV has torch; the robot profile must not" >&2
   exit 1
 fi
-"$ROBOT_VENV/bin/python" -c "import lewm_ros.ros.planner_node" && echo "[setup] ok: $ROBOT_VENV (no torch)"
+"$ROBOT_VENV/bin/python" -c "import lewm_ros.ros.planner_node"
+echo "[setup] ok: $ROBOT_VENV (no torch)"
