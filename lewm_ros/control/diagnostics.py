@@ -105,13 +105,14 @@ class PlannerStats:
 
     def report(self, safety_state: SafetyState | None, image_age_s: float | None, backend: str, model: str,
                planner_mode: str, planner_errors: int, surprise: SurpriseStatus | None = None,
-               boundary_frames_late: int = 0) -> DiagnosticsReport:
+               boundary_frames_late: int = 0, boundary_frames_waited: int = 0) -> DiagnosticsReport:
         """safety_state: None while the node is inactive; image_age_s [s] of the newest frame;
         planner_mode: the mode the planner runs (planner.mode 'auto' resolved);
         surprise: the surprise monitor's status (None: no monitor); boundary_frames_late: block
         boundaries planned from the newest frame because the frame showing them came too late
-        (lewm_ros.control.frame_alignment). A surprise alarm raises the level (WARN, or ERROR for
-        a stop) and puts its reason in the message."""
+        (lewm_ros.control.frame_alignment); boundary_frames_waited: block boundaries that waited for
+        their frame (it came after the tick: in time, or late). A surprise alarm raises the level
+        (WARN, or ERROR for a stop) and puts its reason in the message."""
         level = 'ok' if safety_state is SafetyState.OK else 'error' if safety_state in LATCHED else 'warn'
         state = safety_state.value if safety_state is not None else 'inactive'
         message = state
@@ -134,6 +135,7 @@ class PlannerStats:
             'last_drop_reason': self.last_drop_reason,
             'planner_errors': str(planner_errors),
             'boundary_frames_late': str(boundary_frames_late),
+            'boundary_frames_waited': str(boundary_frames_waited),
             'policy_disagreements': str(self.disagreements),
             'policy_disagreements_recent_pct': fmt(self.recent_disagreement_share(), 100.0),
             **(surprise.values if surprise is not None else {}),

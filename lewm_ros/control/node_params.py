@@ -86,11 +86,14 @@ class CameraParams:
 
 @dataclass(frozen=True)
 class ControlParams:
-    """control_rate_hz, diagnostics_rate_hz [Hz]; start_enabled; goal_image_path ('' = none)."""
+    """control_rate_hz, diagnostics_rate_hz [Hz]; start_enabled; goal_image_path ('' = none);
+    boundary_frame_wait: longest wait for a block boundary's camera frame [control periods]
+    (0 = the newest frame at the tick; lewm_ros.control.frame_alignment)."""
     control_rate_hz: float
     diagnostics_rate_hz: float
     start_enabled: bool
     goal_image_path: str
+    boundary_frame_wait: int = 1
 
     @property
     def period_s(self) -> float:
@@ -227,7 +230,8 @@ def from_values(values: dict[str, Any]) -> NodeParams:
                               disagreement_ratio=v['planner.disagreement_ratio']),
         camera=CameraParams(image_type=v['image_type'], crop=crop),
         control=ControlParams(control_rate_hz=v['control_rate'], diagnostics_rate_hz=v['diagnostics_rate'],
-                              start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path']),
+                              start_enabled=v['start_enabled'], goal_image_path=v['goal_image_path'],
+                              boundary_frame_wait=v['boundary_frame_wait']),
         surprise=_surprise_policy(v), values=v, declared=declared)
 
 

@@ -124,6 +124,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('control_rate', 'double', 0.0, 'Hz', False,
               'Control timer rate (0.1..1000): one env step (one raw action) per tick; a block = frameskip ticks; '
               f'0 = {FROM_MODEL}, else 10.', (0.0, 1000.0)),
+    ParamSpec('boundary_frame_wait', 'integer', 1, 'control periods', False,
+              'Longest wait for the camera frame captured at a block boundary (header stamp plus the '
+              "camera's typical stamp-to-receipt delay at or after the tick less half a control period), without "
+              'blocking the timer; after it the newest frame is planned from, not scored for surprise, and '
+              'counted in /diagnostics boundary_frames_late. 0 = no alignment: the newest frame at the tick.',
+              (0, 10)),
     ParamSpec('diagnostics_rate', 'double', 1.0, 'Hz', False, 'Rate of /diagnostics messages.', (0.01, 100.0)),
     ParamSpec('start_enabled', 'bool', True, '', False,
               'Commanding enabled at activation (else wait for True on ~/enable).'),

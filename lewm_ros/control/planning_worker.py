@@ -98,7 +98,10 @@ class PlanningWorker:
     restart (the robot was moved while stopped and a frame from before was still the newest),
     and while the robot starts from rest a command applied one step late (a loaded machine)
     changes the block's motion the most; a stale frame further back in the history barely moves
-    the prediction."""
+    the prediction. For the same reason a boundary submitted with a late frame (the newest frame,
+    not the one captured at the boundary: lewm_ros.control.frame_alignment) is planned from but
+    neither the transition into it nor the one out of it is scored: each pairs a block with a
+    frame from the wrong time, which inflates the surprise and could latch a surprise stop."""
 
     def __init__(self, planner: Planner, stream: ActionStream, receding_blocks: int,
                  clock: Callable[[], float], on_plan: Callable[[PlanReport], None],
@@ -117,6 +120,7 @@ class PlanningWorker:
         self._thread: threading.Thread | None = None
         self._epoch: int | None = None
         self._epoch_frames = 0   # frames observed in this epoch
+        self._previous_late = False  # the previous boundary of this epoch came with a late frame
         self._replan = False
         self.errors = 0
 
@@ -140,9 +144,10 @@ class PlanningWorker:
             if isinstance(item, GoalRequest):
                 item.finish('planner stopped')
 
-    def submit_boundary(self, boundary: BlockBoundary, rgb: np.ndarray) -> None:
-        """rgb: (S, S, 3) uint8 model-size frame seen at the boundary."""
-        self._put((boundary, rgb))
+    def submit_boundary(self, boundary: BlockBoundary, rgb: np.ndarray, late: bool = False) -> None:
+        """rgb: (S, S, 3) uint8 model-size frame seen at the boundary; late: rgb is the newest frame
+        after the frame captured at the boundary did not come in time (planned from, not scored)."""
+        self._put((boundary, rgb, bool(late)))
 
     def submit_goal(self, rgb: np.ndarray) -> GoalRequest:
         request = GoalRequest(rgb)
@@ -195,17 +200,19 @@ class PlanningWorker:
             elif item[0] == 'receding_blocks':
                 self._receding_blocks = item[1]
             else:
-                boundary, rgb = item
+                boundary, rgb, late = item
                 if boundary.epoch != self._epoch:
                     self._planner.reset()
                     self._epoch = boundary.epoch
                     self._epoch_frames = 0
+                    self._previous_late = False
                     if self._surprise is not None:
                         self._surprise.reset_streak()
-                probe = self._planner.observe(rgb, boundary.executed,
-                                              score_surprise=self._surprise is not None
-                                              and self._epoch_frames > RESTART_UNSCORED)
+                score = (self._surprise is not None and self._epoch_frames > RESTART_UNSCORED
+                         and not late and not self._previous_late)
+                probe = self._planner.observe(rgb, boundary.executed, score_surprise=score)
                 self._epoch_frames += 1
+                self._previous_late = late
                 if probe is not None:
                     probes.append((boundary.tick, probe))
                 latest = boundary

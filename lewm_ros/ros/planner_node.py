@@ -11,9 +11,11 @@ Topics (relative names, remap them): sub `image` (sensor_msgs/Image or Compresse
 `~/surprise` (Float32, calibrated units, NaN while uncalibrated and warming up), `/diagnostics`.
 Services: `~/set_goal_from_camera`, `~/reset_estop` (std_srvs/Trigger; also releases a surprise stop).
 
-A block boundary goes to the planner with the frame captured at it (header stamp, or receipt time
-when the stamp is off), not the newest frame at the tick: control/frame_alignment.py waits up to a
-control period for it without blocking the timer (/diagnostics boundary_frames_late: fallbacks).
+A block boundary goes to the planner with the frame captured at it (header stamp plus the camera's
+typical stamp-to-receipt delay, or receipt time when the stamp is off), not the newest frame at the
+tick: control/frame_alignment.py waits up to boundary_frame_wait control periods for it without
+blocking the timer (/diagnostics boundary_frames_waited; boundary_frames_late: fallbacks to the
+newest frame, planned from but not scored for surprise).
 """
 from __future__ import annotations
 
@@ -114,7 +116,8 @@ class PlannerNode(LifecycleNode):
                                       self._now, self._on_plan, self._surprise, self._on_surprise)
         stream = self._stream
         self._aligner = BoundaryFrameAligner(self._worker.submit_boundary, lambda: stream.epoch,
-                                             self._params.control.period_s)
+                                             self._params.control.period_s,
+                                             wait_ticks=self._params.control.boundary_frame_wait)
         self._create_interfaces()
         prepare_for_control_loop()
         self._worker.start()
@@ -380,7 +383,7 @@ class PlannerNode(LifecycleNode):
                                         self._params.model.backend, self._params.model.model_dir,
                                         self._planner.config.mode, self._worker.errors,
                                         None if self._surprise is None else self._surprise.status(),
-                                        self._aligner.late_frames)
+                                        self._aligner.late_frames, self._aligner.waited)
             self._diag_pub.publish(diagnostics_message(report, f'{self.get_name()}: LeWM planner',
                                                        Path(self._params.model.model_dir).name,
                                                        self.get_clock().now()))

@@ -11,3 +11,8 @@ def test_disagreements_are_counted_in_all_and_over_the_recent_window():
     values = stats.report(SafetyState.OK, 0.01, 'torch', 'm', 'cem', 0).values
     assert values['policy_disagreements'] == '3'
     assert values['policy_disagreements_recent_pct'] == '25.0'  # 1 of the last 4 plans
+
+
+def test_boundary_frame_counters_are_reported():
+    values = PlannerStats().report(SafetyState.OK, 0.01, 'torch', 'm', 'cem', 0, None, 2, 7).values
+    assert values['boundary_frames_late'] == '2' and values['boundary_frames_waited'] == '7'

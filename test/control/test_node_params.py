@@ -45,10 +45,19 @@ def test_defaults_resolve_against_the_model():
     ({'unknown_thing': 1}, 'unknown_thing'),
     ({'planner.mode': 'dream'}, 'planner.mode'),
     ({'planner.disagreement_ratio': 0.5}, 'planner.disagreement_ratio'),
+    ({'boundary_frame_wait': -1}, 'boundary_frame_wait'),
+    ({'boundary_frame_wait': 11}, 'boundary_frame_wait'),
+    ({'boundary_frame_wait': 1.5}, 'boundary_frame_wait'),
 ])
 def test_bad_values_name_the_parameter(values, name):
     with pytest.raises(ValueError, match=name.replace('.', r'\.')):
         P.from_values({'model_dir': '/models/m', **values})
+
+
+def test_boundary_frame_wait_is_static_in_control_periods_and_zero_switches_alignment_off():
+    assert good().control.boundary_frame_wait == 1 and good(boundary_frame_wait=0).control.boundary_frame_wait == 0
+    with pytest.raises(ValueError, match='static'):
+        P.check_change(good(), {'boundary_frame_wait': 2}, META)
 
 
 def test_planner_mode_reaches_the_mpc_config():

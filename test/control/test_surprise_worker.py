@@ -82,3 +82,33 @@ def test_a_failing_surprise_score_alarms(planner, monkeypatch):
     finally:
         worker.stop()
     assert readings[0].alarm and readings[0].level == float('inf') and worker.errors >= 1
+
+
+def test_a_boundary_with_a_late_frame_is_planned_from_but_not_scored(planner):
+    """A late frame (the newest frame after the one captured at the boundary did not come) pairs a
+    block with a frame from the wrong time: neither the transition into it nor the one out of it is
+    scored (a stale pairing inflates the surprise and could latch a stop), but it is planned from.
+    (Last in this module: it sets a goal on the shared planner.)"""
+    readings, reports, planned = [], [], threading.Event()
+
+    def on_plan(report):
+        reports.append(report)
+        if report.observed_tick == FRAMESKIP * 7:
+            planned.set()
+
+    monitor = SurpriseMonitor(SurprisePolicy(action='stop', consecutive=1), SurpriseCalibration.from_scores([1.0], 't'))
+    stream = ActionStream(FRAMESKIP, 2)
+    worker = PlanningWorker(planner, stream, 1, lambda: 0.0, on_plan, monitor, readings.append)
+    rng, block = np.random.default_rng(2), np.zeros((FRAMESKIP, 2))
+    worker.start()
+    try:
+        assert worker.submit_goal(rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)).wait(60.0) == ''
+        for i in range(8):
+            frame = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+            worker.submit_boundary(BlockBoundary(tick=FRAMESKIP * i, executed=None if i == 0 else block,
+                                                 epoch=stream.epoch), frame, late=i in (4, 7))
+        assert planned.wait(60.0)  # the last boundary, late, was planned from
+    finally:
+        worker.stop()  # the round that planned from it scores its transitions before the thread ends
+    assert [r.tick for r in readings] == [FRAMESKIP * 3, FRAMESKIP * 6]  # not 4 (late), 5 (after a late one), 7
+    assert worker.errors == 0

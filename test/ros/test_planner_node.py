@@ -151,7 +151,8 @@ def test_commands_bounded_at_control_rate_with_plans_and_diagnostics(running):
     print(f"diagnostics: plan latency p50 {keys['plan_latency_p50_ms']} ms, p99 {keys['plan_latency_p99_ms']} ms, "
           f"planning {keys['planning_rate_hz']} Hz, control {keys['control_rate_hz']} Hz")
     assert {'plan_latency_p50_ms', 'plan_latency_p99_ms', 'planning_rate_hz', 'control_rate_hz', 'image_age_s',
-            'last_cost', 'backend', 'model', 'safety_state'} <= set(keys)
+            'last_cost', 'backend', 'model', 'safety_state', 'boundary_frames_late',
+            'boundary_frames_waited'} <= set(keys)
 
 
 def test_watchdog_stops_when_camera_stops_and_resumes(running):
