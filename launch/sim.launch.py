@@ -1,6 +1,7 @@
 """Simulation in the loop: sim_node (a lewm_training MuJoCo task) + the LeWM planner_node.
 
 ros2 launch lewm_ros sim.launch.py                                  # the shipped tworoom model
+ros2 launch lewm_ros sim.launch.py task:=pusht                      # the shipped Push-T model
 ros2 launch lewm_ros sim.launch.py model_dir:=/path/to/model task:=tworoom mode:=realtime
 ros2 launch lewm_ros sim.launch.py model_dir:=/path/to/model mode:=lockstep use_sim_time:=false
 
@@ -27,13 +28,15 @@ def generate_launch_description():
     arguments = [
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='Parameters of both nodes (config/sim.yaml).'),
-        DeclareLaunchArgument('model_dir', default_value=os.path.join(share, 'models', 'tworoom_compact'),
-                              description='Model trained on the task (config.json + weights.pt + lewm_meta.json); '
-                                          'default: the shipped tworoom model.'),
-        DeclareLaunchArgument('backend', default_value='torch', description='torch | onnxruntime | tensorrt.'),
-        DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N.'),
         DeclareLaunchArgument('task', default_value='tworoom',
                               description='Simulated task: tworoom | reacher | pusht.'),
+        # declared after 'task': its default is the shipped model of the task
+        DeclareLaunchArgument('model_dir', default_value=[os.path.join(share, 'models', ''),
+                                                          LaunchConfiguration('task'), '_compact'],
+                              description='Model trained on the task (config.json + weights.pt + lewm_meta.json); '
+                                          'default: the shipped model of the task, models/<task>_compact.'),
+        DeclareLaunchArgument('backend', default_value='torch', description='torch | onnxruntime | tensorrt.'),
+        DeclareLaunchArgument('device', default_value='cpu', description='cpu | cuda | cuda:N.'),
         DeclareLaunchArgument('mode', default_value='realtime',
                               description='realtime (wall-clock paced) | lockstep (one env step per command).'),
         DeclareLaunchArgument('use_sim_time', default_value='true',

@@ -44,3 +44,17 @@ def test_closed_loop_over_ros_matches_offline_eval(tmp_path):
           f"{summary['command_rate_hz']:.2f} Hz, plan p99 {summary['plan_latency_ms_p99']:.0f} ms")
     assert summary['success_rate'] >= 50.0, 'the shipped model should reach most goals'
     assert abs(summary['success_rate'] - report['lewm']['success_rate']) <= 5.0
+
+
+@pytest.mark.timeout(300)
+def test_the_pusht_demo_runs_its_shipped_model(tmp_path):
+    """`lewm-demo --task pusht` as the README runs it: the Push-T sim and model, over ROS."""
+    env = {**os.environ, 'ROS_DOMAIN_ID': '88', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'MUJOCO_GL': 'egl'}
+    subprocess.run([sys.executable, '-m', 'lewm_training.demo', '--task', 'pusht', '--episodes', '3', '--seed', '42',
+                    '--gif-episodes', '1', '--headless', '--out', str(tmp_path)],
+                   env=env, check=True, timeout=280, stdout=subprocess.DEVNULL)
+    results = json.loads((tmp_path / 'demo_results.json').read_text())
+    summary, records = results['summary'], results['episodes']
+    assert Path(summary['model_dir']).name == 'pusht_compact' and len(records) == 3
+    assert all(record['steps'] > 0 for record in records) and summary['command_rate_hz'] > 5.0
+    assert (tmp_path / 'demo.gif').stat().st_size > 0 and (tmp_path / 'demo_costs.png').stat().st_size > 0
