@@ -10,8 +10,8 @@ from lewm_ros.model import LeWM, ModelMetadata, compact_config, save_model_dir
 from lewm_training import cli
 from lewm_training.collect import CollectConfig, collect
 from lewm_training.policies import PolicyConfig
-from lewm_training.probe import (MLPProbeConfig, ProbeConfig, angle_errors, fit_mlp, fit_ridge, probe_metrics,
-                                 probe_targets, state_names)
+from lewm_training.probe import MLPProbeConfig, ProbeConfig, fit_mlp, fit_ridge
+from lewm_training.probe_targets import angle_errors, probe_metrics, probe_targets, state_names
 
 
 def _linear_data(rng, n, d=32, q=3, noise=0.01):
