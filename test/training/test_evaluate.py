@@ -119,12 +119,11 @@ def test_paper_preset_is_exactly_the_papers_cem_executed_whole():
 
 
 def test_params_file_gives_planner_nodes_planner(tmp_path):
-    sim = _planner('--params', str(ROOT / 'config' / 'sim.yaml'))
-    assert sim.receding_blocks == 4
+    sim = _planner('--params', str(ROOT / 'config' / 'sim.yaml'))   # the simulation keeps the planner defaults
+    assert sim.receding_blocks == 1 and sim.config.mode == 'auto' and sim.config.warm_start
     cem = sim.config.cem
     assert (cem.num_samples, cem.num_elites, cem.iterations, cem.hold_actions, cem.clamp_to_bounds) == (
-        300, 30, 10, True, True)
-    assert not sim.config.warm_start
+        64, 8, 5, True, True)
     params = tmp_path / 'p.yaml'
     params.write_text('/**:\n  ros__parameters:\n    planner: {num_samples: 40, horizon: 3}\n'
                       'planner_node:\n  ros__parameters:\n    planner: {num_elites: 5}\n    receding_blocks: 2\n'
