@@ -46,6 +46,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lewm_ros.control.action_stream import BlockBoundary
+from lewm_ros.validation import check_int, check_number, check_positive
 
 LOG = logging.getLogger(__name__)
 #: Seconds between two warnings about late frames (wall clock).
@@ -99,12 +100,10 @@ class BoundaryFrameAligner:
                  period_s: float, wait_ticks: int = 1, tolerance_s: float | None = None,
                  max_stamp_offset_s: float = 1.0) -> None:
         tolerance_s = period_s / 2.0 if tolerance_s is None else tolerance_s
-        for name, value, low_ok in (('period_s', period_s, False), ('tolerance_s', tolerance_s, True),
-                                    ('max_stamp_offset_s', max_stamp_offset_s, False)):
-            if not (math.isfinite(value) and (value >= 0.0 if low_ok else value > 0.0)):
-                raise ValueError(f'{name}={value} must be a finite number {">=" if low_ok else ">"} 0 [s]')
-        if isinstance(wait_ticks, bool) or not isinstance(wait_ticks, int) or wait_ticks < 0:
-            raise ValueError(f'wait_ticks={wait_ticks!r} must be an integer >= 0 [control ticks]')
+        check_positive('period_s', period_s)
+        check_number('tolerance_s', tolerance_s, minimum=0.0)
+        check_positive('max_stamp_offset_s', max_stamp_offset_s)
+        check_int('wait_ticks', wait_ticks, 0)
         self._submit = submit
         self._epoch = epoch
         self.period_s, self.wait_ticks, self.tolerance_s = period_s, wait_ticks, tolerance_s
