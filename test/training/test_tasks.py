@@ -149,3 +149,29 @@ def test_perturbations_change_the_image(tasks, name):
     # reset restores the original colours
     obs_again, _ = task.reset(seed=6)
     np.testing.assert_array_equal(obs_again.pixels, obs.pixels)
+
+
+def test_reacher_rendering_options_leave_physics_unchanged():
+    """The drawn arm width and the target's visibility change the image only: masses, inertias
+    and the trajectory under the same actions are identical."""
+    plain = make_task('reacher', image_size=32, seed=0, show_target=True, arm_visual_radius=0.01)
+    varied = make_task('reacher', image_size=32, seed=0, show_target=False, arm_visual_radius=0.03)
+    try:
+        np.testing.assert_array_equal(plain.model.body_mass, varied.model.body_mass)
+        np.testing.assert_array_equal(plain.model.body_inertia, varied.model.body_inertia)
+        a, _ = plain.reset(seed=3)
+        b, _ = varied.reset(seed=3)
+        for step in range(20):
+            action = np.array([np.sin(step), np.cos(step)])
+            a, *_ = plain.step(action)
+            b, *_ = varied.step(action)
+        np.testing.assert_array_equal(a.state, b.state)
+        red = lambda px: int(((px[..., 0] > 180) & (px[..., 1] < 80)).sum())   # noqa: E731
+        assert red(a.pixels) > 0 and red(b.pixels) == 0
+        orange = lambda px: int(((px[..., 0] > 200) & (px[..., 1] > 120) & (px[..., 2] < 100)).sum())   # noqa: E731
+        assert orange(b.pixels) > orange(a.pixels)
+    finally:
+        plain.close()
+        varied.close()
+    with pytest.raises(ValueError, match='arm_visual_radius'):
+        make_task('reacher', arm_visual_radius=0.5)

@@ -12,7 +12,7 @@ STATE_NAMES = {
 }
 """Names of the state vector entries of each task (see the task modules' docstrings)."""
 
-ANGLES = {'pusht': ('block_angle',)}
+ANGLES = {'pusht': ('block_angle',), 'reacher': ('shoulder', 'wrist')}
 """State entries that are angles [rad] wrapped to [-pi, pi): a linear map cannot follow the wrap,
 so they are probed as their cosine and sine (``<name>_cos``, ``<name>_sin``) and scored also by
 the angle those two predictions give (:func:`angle_errors`)."""

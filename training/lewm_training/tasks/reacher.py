@@ -15,6 +15,20 @@ describe directly. Geometry as in the Control Suite (lengths [m]):
   "hard"), placed at a radius U(0.05, 0.20) and angle U(0, 2 pi) from the root;
 * physics and control step 0.02 s (``dt`` = 0.02 s, as the Control Suite).
 
+What the camera draws differs from the Control Suite in two ways, both rendering only (masses,
+inertias and dynamics are those above):
+
+* the arm is drawn ``arm_visual_radius`` = 0.025 m thick (the fingertip as thick), so that a 64-px
+  frame shows it about as many pixels wide (5 px) as the paper's 224-px frames show the 1-cm arm
+  (7 px); at 1 cm it is 1-2 px, under a 16-px patch, and the encoder loses the wrist angle;
+* the target is hidden (``show_target=False``). Under the goal-image protocol the goal is a pose
+  of the same episode, so the target is a static distractor, and a JEPA encoder collapses onto
+  it: a latent that holds only the per-episode target position is trivially predictable and can
+  still look Gaussian to SIGReg, so it holds no arm pose at all. ``show_target=True`` draws it
+  (the Control Suite's own task, :meth:`reached_target`).
+
+``models/reacher_compact/README.md`` has the measurements (probes of the three renderings).
+
 Start state: shoulder U(-pi, pi), wrist U(-160, 160) deg, zero velocity, random
 target. State: (6,) float32 ``[shoulder, wrist, shoulder_vel, wrist_vel,
 target_x, target_y]`` [rad, rad/s, m]. Action: (2,) joint torque commands in
@@ -69,19 +83,24 @@ _XML = """
     <body name="arm" pos="0 0 0.01">
       <geom name="root" type="cylinder" fromto="0 0 0 0 0 0.02" size="0.011" rgba="0.5 0.5 0.5 1"/>
       <geom name="arm" type="capsule" fromto="0 0 0 {upper} 0 0" size="0.01" rgba="0.95 0.65 0.2 1"/>
+      <geom name="arm_visual" type="capsule" fromto="0 0 0 {upper} 0 0" size="{arm_visual}" density="0"
+            rgba="0.95 0.65 0.2 1"/>
       <joint name="shoulder" limited="false"/>
       <body name="hand" pos="{upper} 0 0">
         <geom name="hand" type="capsule" fromto="0 0 0 0.1 0 0" size="0.01" rgba="0.95 0.65 0.2 1"/>
+        <geom name="hand_visual" type="capsule" fromto="0 0 0 0.1 0 0" size="{arm_visual}" density="0"
+              rgba="0.95 0.65 0.2 1"/>
         <joint name="wrist" limited="true" range="-{wrist} {wrist}"/>
         <body name="finger" pos="{forearm} 0 0">
           <geom name="finger" type="sphere" size="{finger}" rgba="0.2 0.9 0.3 1"/>
+          <geom name="finger_visual" type="sphere" size="{finger_visual}" density="0" rgba="0.2 0.9 0.3 1"/>
         </body>
       </body>
     </body>
     <body name="target" pos="0 0 0.005">
       <joint name="target_x" type="slide" axis="1 0 0" damping="0"/>
       <joint name="target_y" type="slide" axis="0 1 0" damping="0"/>
-      <geom name="target" type="sphere" size="{target}" rgba="0.9 0.15 0.15 1"/>
+      <geom name="target" type="sphere" size="{target}" rgba="0.9 0.15 0.15 {target_alpha}"/>
     </body>
   </worldbody>
   <actuator>
@@ -103,17 +122,23 @@ class ReacherTask(MujocoTask):
     name = 'reacher'
 
     def __init__(self, image_size: int = 64, seed: int | None = None,
-                 target_size: float = 0.05, n_substeps: int = 1) -> None:
+                 target_size: float = 0.05, n_substeps: int = 1,
+                 arm_visual_radius: float = 0.025, show_target: bool = False) -> None:
         check_number('target_size', target_size, 0.005, 0.1)   # [m]
+        check_number('arm_visual_radius', arm_visual_radius, 0.005, 0.05)   # [m]
         self.target_size = float(target_size)
+        self.arm_visual_radius = float(arm_visual_radius)
+        self.show_target = bool(show_target)
         xml = _XML.format(
             quality=VISUAL_QUALITY, fovy=2 * (ARENA_HALF + 0.02), half=ARENA_HALF,
             wall_c=ARENA_HALF, wall_l=ARENA_HALF + 0.01, upper=UPPER_ARM, forearm=FOREARM,
-            wrist=WRIST_LIMIT, finger=FINGER_RADIUS, target=self.target_size)
+            wrist=WRIST_LIMIT, finger=FINGER_RADIUS, target=self.target_size,
+            arm_visual=self.arm_visual_radius, finger_visual=max(FINGER_RADIUS, self.arm_visual_radius),
+            target_alpha=1 if self.show_target else 0)
         super().__init__(xml, image_size, seed, n_substeps,
                          action_low=-np.ones(2), action_high=np.ones(2), state_dim=6)
         name2id = lambda name: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, name)  # noqa: E731
-        self._agent_geom_ids = [name2id('arm'), name2id('hand')]
+        self._agent_geom_ids = [name2id('arm'), name2id('hand'), name2id('arm_visual'), name2id('hand_visual')]
 
     @property
     def success_threshold(self) -> float:
