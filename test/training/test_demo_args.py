@@ -54,3 +54,20 @@ def test_plan_rate_counts_plans_inside_episodes_only():
 def test_a_model_of_another_task_is_refused_before_the_nodes_start(tmp_path):
     with pytest.raises(ValueError, match='trained on tworoom'):
         run_demo(DemoConfig(model_dir=default_model_dir('tworoom'), task='pusht', out=tmp_path))
+
+
+def test_the_observer_reads_every_command_type_sim_node_reads():
+    from geometry_msgs.msg import Twist, TwistStamped
+    from std_msgs.msg import Float64MultiArray
+
+    from lewm_training.demo_observer import command_message
+    twist = Twist()
+    twist.angular.z = 0.5
+    stamped = TwistStamped(twist=twist)
+    for command_type, msg, values in (('twist', twist, [0, 0, 0, 0, 0, 0.5]),
+                                      ('twist_stamped', stamped, [0, 0, 0, 0, 0, 0.5]),
+                                      ('float64_multi_array', Float64MultiArray(data=[0.25, -1.0]), [0.25, -1.0])):
+        msg_class, read = command_message(command_type)
+        assert isinstance(msg, msg_class) and read(msg) == values
+    with pytest.raises(ValueError, match='joint_trajectory'):
+        command_message('joint_trajectory')

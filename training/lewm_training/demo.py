@@ -135,7 +135,8 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
     from lewm_training.sim_node import SimNode
     model_dir = Path(cfg.model_dir).resolve()
     cfg.out.mkdir(parents=True, exist_ok=True)
-    task = make_task(demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task).task, image_size=16)
+    sim = demo_sim_config(Path(cfg.params_file), cfg.seed, cfg.task)
+    task = make_task(sim.task, image_size=16)
     try:  # with --task the planner commands one raw action per env step of the task (reacher: 50 Hz)
         threshold, unit, control_rate_hz = task.success_threshold, task.distance_unit, 1.0 / task.dt
     finally:
@@ -158,7 +159,7 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         from rclpy.executors import SingleThreadedExecutor
 
         from lewm_ros.ros.spinning import spin
-        observer = DemoObserver(runner.context, keep_frames=True)
+        observer = DemoObserver(runner.context, keep_frames=True, command_type=sim.command_type)
         executor = SingleThreadedExecutor(context=runner.context)
         executor.add_node(observer.node)
         threading.Thread(target=spin, args=(executor,), daemon=True).start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -13,14 +14,30 @@ from lewm_training.demo_faults import FAULT_RGB, STOP_RGB, STOP_WINDOW, mark
 from lewm_training.demo_report import EpisodeRecord
 
 
-class DemoObserver:
-    """A plain rclpy node beside the runner's nodes: episode control and recording."""
+def command_message(command_type: str) -> tuple[type, Callable[[object], list[float]]]:
+    """(message class, message -> its numeric values) of the command sim_node reads for its
+    ``command_type`` (twist / twist_stamped: the six Twist fields; float64_multi_array: data)."""
+    from geometry_msgs.msg import Twist, TwistStamped
+    from std_msgs.msg import Float64MultiArray
 
-    def __init__(self, context, keep_frames: bool) -> None:
+    def twist_values(twist) -> list[float]:
+        return [float(getattr(getattr(twist, part), axis)) for part in ('linear', 'angular') for axis in 'xyz']
+    kinds = {'twist': (Twist, twist_values), 'twist_stamped': (TwistStamped, lambda msg: twist_values(msg.twist)),
+             'float64_multi_array': (Float64MultiArray, lambda msg: [float(v) for v in msg.data])}
+    if command_type not in kinds:
+        raise ValueError(f'command_type {command_type!r} is not one sim_node reads: {list(kinds)}')
+    return kinds[command_type]
+
+
+class DemoObserver:
+    """A plain rclpy node beside the runner's nodes: episode control and recording. It hears the
+    commands on ``cmd_vel`` as the message of sim_node's ``command_type`` (the runner remaps the
+    planner's ``cmd`` and sim_node's ``cmd_vel`` / ``command`` there)."""
+
+    def __init__(self, context, keep_frames: bool, command_type: str = 'twist_stamped') -> None:
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import TwistStamped
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Float32, String
         from std_srvs.srv import Trigger
@@ -44,7 +61,8 @@ class DemoObserver:
         self.node.create_subscription(Image, '/camera/image_raw', self._on_image, 10)
         self.node.create_subscription(Image, '/sim_node/goal_image', self._on_goal, latched)
         self.node.create_subscription(Float32, '/planner_node/plan_cost', self._on_cost, 50)
-        self.node.create_subscription(TwistStamped, 'cmd_vel', self._on_cmd, 50)
+        command_class, self._command_values = command_message(command_type)
+        self.node.create_subscription(command_class, 'cmd_vel', self._on_cmd, 50)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.node.create_subscription(Float32, '/planner_node/surprise', self._on_surprise, 50)
         self._bool = Bool
@@ -76,7 +94,7 @@ class DemoObserver:
                 self.recording.costs.append((self.status['sim_time'], float(msg.data)))
 
     def _on_cmd(self, msg) -> None:
-        moving = any(getattr(getattr(msg.twist, part), axis) for part in ('linear', 'angular') for axis in 'xyz')
+        moving = any(value != 0.0 for value in self._command_values(msg))
         with self.lock:
             if self.recording is not None:
                 self.recording.command_times.append(time.monotonic())
