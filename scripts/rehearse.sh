@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 NS="/rehearsal_$$"                                          # this run's topics, apart from any other
 SIM_TIME=(-p use_sim_time:=true -r "__ns:=$NS")
 
-if [ "$TASK" = reacher ]; then                              # joint velocities as Float64MultiArray, dt 0.02 s
+if [ "$TASK" = reacher ]; then                              # joint torques as Float64MultiArray, dt 0.02 s
   COMMAND=(-p command_type:=float64_multi_array -p control_rate:=50.0); SIM_COMMAND=(-p command_type:=float64_multi_array)
   EXPLORE_FIELDS=(); IMPORT_FIELDS=(); CMD_TOPIC=command
 else                                                        # tworoom: (vx, vy) as linear.x, linear.y
