@@ -64,14 +64,15 @@ def test_the_pusht_demo_runs_its_shipped_model(tmp_path):
 def test_the_reacher_demo_commands_joint_torques_as_arrays(tmp_path):
     """`lewm-demo --task reacher` with a robot that reads its joint torques as
     std_msgs/Float64MultiArray (sim_node and planner_node both set to it): the shipped reacher
-    model drives the arm at the task's 50 Hz, and the demo hears those commands."""
+    model drives the arm at the task's 50 Hz on ONNX Runtime (as the README runs it), and the
+    demo hears those commands."""
     params = tmp_path / 'sim_array.yaml'
     text = default_params_file().read_text()
     assert text.count('command_type: "twist_stamped"') == 2
     params.write_text(text.replace('command_type: "twist_stamped"', 'command_type: "float64_multi_array"'))
     env = {**os.environ, 'ROS_DOMAIN_ID': '89', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'MUJOCO_GL': 'egl'}
     subprocess.run([sys.executable, '-m', 'lewm_training.demo', '--task', 'reacher', '--params', str(params),
-                    '--episodes', '3', '--seed', '42', '--gif-episodes', '1', '--headless', '--out', str(tmp_path)],
+                    '--backend', 'onnxruntime', '--episodes', '3', '--seed', '42', '--gif-episodes', '1', '--headless', '--out', str(tmp_path)],
                    env=env, check=True, timeout=280, stdout=subprocess.DEVNULL)
     results = json.loads((tmp_path / 'demo_results.json').read_text())
     summary, records = results['summary'], results['episodes']
