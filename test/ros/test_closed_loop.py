@@ -72,7 +72,8 @@ def test_the_reacher_demo_commands_joint_torques_as_arrays(tmp_path):
     params.write_text(text.replace('command_type: "twist_stamped"', 'command_type: "float64_multi_array"'))
     env = {**os.environ, 'ROS_DOMAIN_ID': '89', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'MUJOCO_GL': 'egl'}
     subprocess.run([sys.executable, '-m', 'lewm_training.demo', '--task', 'reacher', '--params', str(params),
-                    '--backend', 'onnxruntime', '--episodes', '3', '--seed', '42', '--gif-episodes', '1', '--headless', '--out', str(tmp_path)],
+                    '--backend', 'onnxruntime', '--episodes', '3', '--seed', '42', '--gif-episodes', '1', '--headless',
+                    '--out', str(tmp_path)],
                    env=env, check=True, timeout=280, stdout=subprocess.DEVNULL)
     results = json.loads((tmp_path / 'demo_results.json').read_text())
     summary, records = results['summary'], results['episodes']
