@@ -102,3 +102,12 @@ def test_config_validation():
         PolicyConfig('mix', heuristic_frac=1.5)
     with pytest.raises(ValueError, match='kind'):
         PolicyConfig('greedy')
+
+
+def test_task_args_parse_json_and_python_booleans():
+    from lewm_training.collect import _parse_task_arg
+    assert _parse_task_arg('show_target=false') == ('show_target', False)
+    assert _parse_task_arg('show_target=False') == ('show_target', False)
+    assert _parse_task_arg('show_target=True') == ('show_target', True)
+    assert _parse_task_arg('arm_visual_radius=0.01') == ('arm_visual_radius', 0.01)
+    assert _parse_task_arg('name=abc') == ('name', 'abc')

@@ -105,6 +105,12 @@ def test_an_angle_is_probed_as_cosine_and_sine_and_scored_in_degrees():
     errors = angle_errors(y, turned, targets)['block_angle']
     assert errors['median_abs_error_deg'] == pytest.approx(10.0) and errors['p90_abs_error_deg'] == pytest.approx(10.0)
     assert probe_targets('tworoom', ['x'], ['x', 'y'], np.ones((3, 2)))[0] == ['x']  # no angles there
+    reacher = state_names('reacher', 6)   # the unlimited shoulder: 2 pi apart is the same pose
+    arm = np.zeros((2, 6))
+    arm[:, 0] = [0.5, 0.5 + 2 * np.pi]
+    targets, y = probe_targets('reacher', ['shoulder', 'wrist', 'target_x'], reacher, arm)
+    assert targets == ['shoulder_cos', 'shoulder_sin', 'wrist_cos', 'wrist_sin', 'target_x']
+    np.testing.assert_allclose(y[0], y[1], atol=1e-12)
 
 
 @pytest.fixture(scope='module')

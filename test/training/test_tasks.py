@@ -175,3 +175,11 @@ def test_reacher_rendering_options_leave_physics_unchanged():
         varied.close()
     with pytest.raises(ValueError, match='arm_visual_radius'):
         make_task('reacher', arm_visual_radius=0.5)
+    with pytest.raises(ValueError, match='show_target'):
+        make_task('reacher', show_target='False')   # a string, not a bool: refused, never truthy
+    # models/reacher_compact was trained on these defaults: changing them needs a retrained model
+    default = make_task('reacher', image_size=32, seed=0)
+    try:
+        assert default.arm_visual_radius == 0.025 and default.show_target is False
+    finally:
+        default.close()

@@ -236,6 +236,8 @@ def _parse_task_arg(text: str) -> tuple[str, object]:
     key, sep, value = text.partition('=')
     if not sep or not key:
         raise argparse.ArgumentTypeError(f'--task-arg {text!r}: expected KEY=VALUE')
+    if value in ('True', 'False'):   # Python's spelling of JSON true / false
+        return key, value == 'True'
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:

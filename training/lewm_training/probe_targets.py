@@ -13,9 +13,10 @@ STATE_NAMES = {
 """Names of the state vector entries of each task (see the task modules' docstrings)."""
 
 ANGLES = {'pusht': ('block_angle',), 'reacher': ('shoulder', 'wrist')}
-"""State entries that are angles [rad] wrapped to [-pi, pi): a linear map cannot follow the wrap,
-so they are probed as their cosine and sine (``<name>_cos``, ``<name>_sin``) and scored also by
-the angle those two predictions give (:func:`angle_errors`)."""
+"""State entries that are angles [rad] (wrapped to [-pi, pi), or not, like the reacher's unlimited
+shoulder): a linear map cannot follow the wrap, so they are probed as their cosine and sine
+(``<name>_cos``, ``<name>_sin``) and scored also by the angle those two predictions give
+(:func:`angle_errors`)."""
 
 
 def probe_targets(task: str, names: list[str], all_names: list[str],

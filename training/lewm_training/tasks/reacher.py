@@ -18,16 +18,19 @@ describe directly. Geometry as in the Control Suite (lengths [m]):
 What the camera draws differs from the Control Suite in two ways, both rendering only (masses,
 inertias and dynamics are those above):
 
-* the arm is drawn ``arm_visual_radius`` = 0.025 m thick (the fingertip as thick), so that a 64-px
-  frame shows it about as many pixels wide (5 px) as the paper's 224-px frames show the 1-cm arm
-  (7 px); at 1 cm it is 1-2 px, under a 16-px patch, and the encoder loses the wrist angle;
+* the arm is drawn with radius ``arm_visual_radius`` = 0.025 m (5 cm wide; the fingertip as
+  wide), so that a 64-px frame shows it about as many pixels wide (5 px) as the paper's 224-px
+  frames show the Control Suite's 2-cm-wide arm (7 px); drawn 2 cm wide it is 2 px, under a
+  16-px patch, and the encoder loses the wrist angle;
 * the target is hidden (``show_target=False``). Under the goal-image protocol the goal is a pose
-  of the same episode, so the target is a static distractor, and a JEPA encoder collapses onto
-  it: a latent that holds only the per-episode target position is trivially predictable and can
-  still look Gaussian to SIGReg, so it holds no arm pose at all. ``show_target=True`` draws it
-  (the Control Suite's own task, :meth:`reached_target`).
+  of the same episode, so the target is in the start and the goal frame alike, changing between
+  episodes and never within one. In this project's CPU-budget runs (64 px, 500-3000 episodes)
+  the encoder then learned the target instead of the arm: a latent of the target is nearly
+  perfectly predictable, and it held no arm pose at all. ``show_target=True`` draws it (the
+  Control Suite's own task, :meth:`reached_target`).
 
-``models/reacher_compact/README.md`` has the measurements (probes of the three renderings).
+``models/reacher_compact/README.md`` has the measurements (probes of four renderings); the
+shipped model was trained on the defaults.
 
 Start state: shoulder U(-pi, pi), wrist U(-160, 160) deg, zero velocity, random
 target. State: (6,) float32 ``[shoulder, wrist, shoulder_vel, wrist_vel,
@@ -75,7 +78,7 @@ _XML = """
   </default>
   <worldbody>
     <camera name="top" pos="0 0 1" projection="orthographic" fovy="{fovy}"/>
-    <geom name="ground" type="plane" size="{half} {half} 0.1" rgba="0.15 0.2 0.3 1"/>
+    <geom name="floor" type="plane" size="{half} {half} 0.1" rgba="0.15 0.2 0.3 1"/>
     <geom name="wall_x" type="box" pos="-{wall_c} 0 0.02" size="0.01 {wall_l} 0.02" rgba="0.6 0.6 0.65 1"/>
     <geom name="wall_neg_x" type="box" pos="{wall_c} 0 0.02" size="0.01 {wall_l} 0.02" rgba="0.6 0.6 0.65 1"/>
     <geom name="wall_y" type="box" pos="0 -{wall_c} 0.02" size="{wall_l} 0.01 0.02" rgba="0.6 0.6 0.65 1"/>
@@ -125,7 +128,9 @@ class ReacherTask(MujocoTask):
                  target_size: float = 0.05, n_substeps: int = 1,
                  arm_visual_radius: float = 0.025, show_target: bool = False) -> None:
         check_number('target_size', target_size, 0.005, 0.1)   # [m]
-        check_number('arm_visual_radius', arm_visual_radius, 0.005, 0.05)   # [m]
+        check_number('arm_visual_radius', arm_visual_radius, FINGER_RADIUS, 0.05)   # [m]; the 1-cm arm is drawn anyway
+        if not isinstance(show_target, (bool, np.bool_)):
+            raise ValueError(f'show_target={show_target!r} is out of range; allowed: true or false')
         self.target_size = float(target_size)
         self.arm_visual_radius = float(arm_visual_radius)
         self.show_target = bool(show_target)
