@@ -33,7 +33,7 @@ from lewm_training.demo_faults import add_fault_arguments, episode_fault, write_
 from lewm_training.demo_observer import DemoObserver, run_episode
 from lewm_training.demo_report import (EpisodeRecord, command_rate, demo_sim_config, plan_rate, plot_episodes,
                                        random_baseline, show_live, write_gif)
-from lewm_training.tasks import make_task, task_names
+from lewm_training.tasks import make_task, require_default_task, task_names
 
 LOG = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -141,9 +141,11 @@ def run_demo(cfg: DemoConfig) -> tuple[dict, list[EpisodeRecord]]:
         threshold, unit, control_rate_hz = task.success_threshold, task.distance_unit, 1.0 / task.dt
     finally:
         task.close()
-    trained_on = ModelMetadata.load(model_dir).task
+    metadata = ModelMetadata.load(model_dir)
+    trained_on = metadata.task
     require(not trained_on or trained_on == task.name, 'model_dir', str(model_dir),
             f'a model of the task the simulator runs ({task.name}; this one was trained on {trained_on})')
+    require_default_task(metadata, model_dir, 'sim_node')
     config = RunConfig(params_file=Path(cfg.params_file).resolve(), nodes=('sim_node', 'planner_node'),
                        log_level='warn',
                        params=(f'model_dir:={model_dir}', f'backend:={cfg.backend}', f'seed:={cfg.seed}',

@@ -32,7 +32,7 @@ from lewm_ros.runtime.policy_format import has_policy
 from lewm_ros.validation import check_ints, require
 from lewm_training.planner_args import PlannerChoice, add_planner_arguments, describe, planner_from_args
 from lewm_training.policies import RandomWalkPolicy
-from lewm_training.tasks import make_task
+from lewm_training.tasks import make_task, require_default_task
 
 LOG = logging.getLogger(__name__)
 
@@ -316,6 +316,7 @@ def protocol_from_args(args: argparse.Namespace, meta, model_dir: str | Path) ->
     if not task_name:
         raise SystemExit('--task is required: the model metadata names no task')
     try:
+        require_default_task(meta, model_dir, 'lewm-train eval')
         choice = planner_from_args(args)
         choice = replace(choice, config=replace(choice.config, mode=resolve_mode(choice.config.mode,
                                                                                   has_policy(model_dir))))

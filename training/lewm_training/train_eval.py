@@ -86,6 +86,8 @@ def build_metadata(cfg: TrainConfig, info: SplitInfo, step: int, elapsed_s: floa
                'steps': step, 'batch_size': cfg.batch_size, 'lr': cfg.lr, 'lam': cfg.lam,
                'wall_time_s': round(elapsed_s, 1), 'bn_recalibrated_windows': cfg.bn_recal_windows,
                **{k: round(v, 6) for k, v in val.items()},
+               # the task's constructor options of the data (collect --task-arg), when there were any
+               **({'task_kwargs': dict(data.task_kwargs)} if data.task_kwargs else {}),
                # recorded data: what the robot needs to run the model as the data was recorded
                **({'deployment': data.deployment.to_dict()} if data.deployment is not None else {})})
 

@@ -31,6 +31,19 @@ TaskFactory = Callable[..., MujocoTask]
 _REGISTRY: dict[str, TaskFactory] = {}
 
 
+def require_default_task(metadata, model_dir, user: str) -> None:
+    """ValueError naming the model's ``lewm_meta.json`` when its task was built with constructor
+    options (``extra.task_kwargs``, recorded by ``lewm-train fit`` from the dataset, e.g. the
+    reacher's ``show_target``): ``user`` builds the task with its defaults, so its frames would
+    differ from the training data's and the model would plan on images it never saw."""
+    options = metadata.extra.get('task_kwargs') or {}
+    if options:
+        raise ValueError(f'{model_dir}/lewm_meta.json: the model was trained on task {metadata.task!r} built with '
+                         f'options {options} (extra.task_kwargs), but {user} builds the task with its defaults, '
+                         'so the frames would differ from its training data; train on data collected without '
+                         '--task-arg')
+
+
 def register_task(name: str, factory: TaskFactory) -> None:
     """Register ``factory(image_size=..., seed=..., **kw) -> MujocoTask`` under ``name``."""
     if name in _REGISTRY:
