@@ -36,6 +36,7 @@ def test_the_options_are_recorded_and_the_default_task_tools_refuse_the_model(mo
         cli.main(['eval', '--model-dir', str(model_with_options), '--episodes', '1', '--no-random'])
     assert cli.main(['surprise', '--model-dir', str(model_with_options), '--episodes', '1',
                      '--out', str(model_with_options.parent / 'surprise.json')]) == 2
+    assert cli.main(['surprise', '--model-dir', str(model_with_options), '--calibrate']) == 2
     assert 'show_target' in caplog.text
     with pytest.raises(ValueError, match=r'lewm_meta\.json.*show_target'):   # before any node starts
         run_demo(DemoConfig(model_dir=model_with_options, task='reacher', out=model_with_options.parent / 'demo'))

@@ -304,11 +304,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lewm_training.tasks import require_default_task
     if args.calibrate:
         from lewm_training.surprise_eval import calibrate
         try:
-            require_default_task(ModelMetadata.load(args.model_dir), args.model_dir, 'lewm-train surprise')
             record = calibrate(args.model_dir, args.calibrate_episodes, args.calibrate_blocks, args.seed)
         except ValueError as exc:
             log.error('%s', exc)
@@ -316,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         log.info('wrote %s: %s over %d transitions', record.save(args.model_dir), record.quantiles, record.samples)
         return 0
     try:
+        from lewm_training.tasks import require_default_task
         model, metadata = load_model_dir(args.model_dir, resolve_device(args.device))
         require_default_task(metadata, args.model_dir, 'lewm-train surprise')
         task = args.task or metadata.task

@@ -67,10 +67,12 @@ def make_robot_and_planner(model_dir: Path, seed: int, threads: int):
 
     from lewm_ros.planning import MPCPlanner
     from lewm_training.sim_robot import SimConfig, SimRobot
+    from lewm_training.tasks import require_default_task
     torch.set_num_threads(threads)
     planner = MPCPlanner.from_model_dir(model_dir)
     meta = planner.metadata
     require(bool(meta.task), 'model_dir', str(model_dir), 'a model whose lewm_meta.json names its task')
+    require_default_task(meta, model_dir, 'the surprise closed loop')
     return SimRobot(SimConfig(task=meta.task, image_size=meta.image_size, seed=seed)), planner
 
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from lewm_ros.validation import check_number
+from lewm_ros.validation import check_bool, check_number
 from lewm_training.tasks.base import VISUAL_QUALITY, MujocoTask
 
 UPPER_ARM = 0.12
@@ -129,8 +129,7 @@ class ReacherTask(MujocoTask):
                  arm_visual_radius: float = 0.025, show_target: bool = False) -> None:
         check_number('target_size', target_size, 0.005, 0.1)   # [m]
         check_number('arm_visual_radius', arm_visual_radius, FINGER_RADIUS, 0.05)   # [m]; the 1-cm arm is drawn anyway
-        if not isinstance(show_target, (bool, np.bool_)):
-            raise ValueError(f'show_target={show_target!r} is out of range; allowed: true or false')
+        check_bool('show_target', show_target)
         self.target_size = float(target_size)
         self.arm_visual_radius = float(arm_visual_radius)
         self.show_target = bool(show_target)
